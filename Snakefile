@@ -1,0 +1,37 @@
+# cellbench: annotated cell images -> K-fold benchmark of segmentation architectures -> report.
+#   snakemake --cores all                          # the demo (config.yaml)
+#   snakemake --cores all --configfile configs/wbc.yaml
+#   snakemake --report results/report.html         # HTML report of the last run
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+# The rules run this checkout's library (python -m cellbench), never a stale installed copy.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/augment.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,3 @@
+from cellbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,64 @@
+"""Offline augmentation: every sample rotated and mirrored, stored as flat memory-mappable arrays.
+
+The variants of all samples live in two flat uint8 files (images.u8, masks.u8); manifest.parquet
+gives each variant's source sample, angle, flip, shape and byte offsets (read by
+cellbench.variants.VariantStore).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import pandas as pd
+
+from cellbench.fsutil import staged_dir
+from cellbench.images import read_png
+
+
+def variant_specs(rotations: int, flip: bool) -> list[tuple[float, bool]]:
+    """(angle in degrees, mirrored) for every variant; the first is the original."""
+    angles = [360.0 * k / rotations for k in range(rotations)]
+    return [(angle, mirrored) for mirrored in ([False, True] if flip else [False]) for angle in angles]
+
+
+def transform(image: np.ndarray, mask: np.ndarray, angle: float, mirrored: bool
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror (left-right) then rotate about the centre; masks nearest, borders reflected."""
+    steps = [A.HorizontalFlip(p=1.0)] if mirrored else []
+    if angle:
+        steps.append(A.Rotate(limit=(angle, angle), interpolation=cv2.INTER_LINEAR,
+                              mask_interpolation=cv2.INTER_NEAREST,
+                              border_mode=cv2.BORDER_REFLECT_101, p=1.0))
+    out = A.Compose(steps)(image=image, mask=mask)
+    return np.ascontiguousarray(out["image"]), np.ascontiguousarray(out["mask"])
+
+
+def augment(data_dir: Path, out_dir: Path, rotations: int = 8, flip: bool = True) -> pd.DataFrame:
+    """Write every variant of every ingested sample to ``out_dir``; return the variant manifest."""
+    data_dir = Path(data_dir)
+    manifest = pd.read_parquet(data_dir / "manifest.parquet")
+    specs = variant_specs(rotations, flip)
+    rows = []
+    image_offset = mask_offset = 0
+    with staged_dir(Path(out_dir)) as stage, \
+            open(stage / "images.u8", "wb") as images, open(stage / "masks.u8", "wb") as masks:
+        for sample in manifest.itertuples():
+            image = read_png(data_dir / sample.image)
+            mask = read_png(data_dir / sample.mask)
+            for angle, mirrored in specs:
+                new_image, new_mask = transform(image, mask, angle, mirrored)
+                images.write(new_image.tobytes())
+                masks.write(new_mask.tobytes())
+                rows.append({"variant": len(rows), "sample_id": sample.sample_id, "angle": angle,
+                             "flip": mirrored, "height": new_image.shape[0], "width": new_image.shape[1],
+                             "image_offset": image_offset, "mask_offset": mask_offset})
+                image_offset += new_image.nbytes
+                mask_offset += new_mask.nbytes
+        table = pd.DataFrame(rows)
+        images.flush()
+        masks.flush()
+        table.to_parquet(stage / "manifest.parquet", index=False)
+    return table

@@ -1,0 +1,203 @@
+"""`cellbench <step>`: every workflow step, runnable without Snakemake.
+
+Each step reads the configuration (`--config FILE`, repeatable, later files win; `--config-json`
+for inline settings, as Snakemake passes them), fills in the schema defaults, and writes to the
+standard layout under results/<dataset>/ unless paths are given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from cellbench import __version__
+from cellbench import config as configuration
+from cellbench.errors import InputError
+from cellbench.layout import Layout
+
+log = logging.getLogger("cellbench")
+
+
+def _load_config(args) -> dict:
+    paths = args.config or []
+    if not paths and not args.config_json and Path("config.yaml").is_file():
+        paths = [Path("config.yaml")]
+    overrides = json.loads(args.config_json) if args.config_json else None
+    return configuration.load(*paths, overrides=overrides)
+
+
+def _layout(config: dict) -> Layout:
+    return Layout(config["results"], config["dataset"])
+
+
+def cmd_demo(args, config):
+    from cellbench import demo
+    out = args.out or config["data"]["annotations"]
+    files = demo.generate(Path(out), args.metadata, n_images=args.n_images, size=args.size, seed=args.seed)
+    log.info("wrote %d demo images with LabelMe annotations to %s", len(files), out)
+
+
+def cmd_ingest(args, config):
+    from cellbench import ingest
+    manifest = ingest.ingest(config, Path(args.out or _layout(config).data))
+    log.info("%d images, %d objects, %d stray mask pixels", len(manifest), manifest["n_objects"].sum(),
+             manifest["n_stray_pixels"].sum())
+
+
+def cmd_split(args, config):
+    from cellbench import split
+    from cellbench.fsutil import write_parquet
+    layout = _layout(config)
+    manifest = pd.read_parquet(args.manifest or layout.manifest)
+    splits = split.make_splits(manifest, config["split"])
+    write_parquet(splits, Path(args.out or layout.splits))
+    log.info("fold sizes: %s", splits.groupby("fold").size().to_dict())
+    if config["split"]["stratify_column"]:
+        log.info("strata per fold:\n%s", pd.crosstab(splits["stratum"], splits["fold"]))
+
+
+def cmd_augment(args, config):
+    from cellbench import augment
+    layout = _layout(config)
+    table = augment.augment(Path(args.data or layout.data), Path(args.out or layout.augmented),
+                            config["augment"]["rotations"], config["augment"]["flip"])
+    log.info("wrote %d variants of %d samples", len(table), table["sample_id"].nunique())
+
+
+def cmd_train(args, config):
+    from cellbench import train
+    layout = _layout(config)
+    train.train_fold(config, args.arch, args.fold, Path(args.data or layout.data),
+                     Path(args.augmented or layout.augmented), Path(args.splits or layout.splits),
+                     Path(args.out or layout.model_dir(args.arch, args.fold)), threads=args.threads)
+
+
+def cmd_predict(args, config):
+    from cellbench import predict
+    layout = _layout(config)
+    splits = pd.read_parquet(args.splits or layout.splits)
+    predict.predict_fold(Path(args.checkpoint or layout.checkpoint(args.arch, args.fold)),
+                         Path(args.data or layout.data), splits, args.fold,
+                         Path(args.out or layout.predictions(args.arch, args.fold)), config["train"]["device"])
+
+
+def cmd_evaluate(args, config):
+    from cellbench.evaluate import evaluate_predictions
+    from cellbench.fsutil import write_parquet
+    layout = _layout(config)
+    splits = pd.read_parquet(args.splits or layout.splits)
+    table = evaluate_predictions(
+        Path(args.data or layout.data), Path(args.predictions or layout.predictions(args.arch, args.fold)),
+        splits, args.fold, config["classes"], config["evaluate"]["regions"],
+        {"dataset": config["dataset"], "arch": args.arch, "encoder": config["train"]["encoder"]})
+    write_parquet(table, Path(args.out or layout.fold_metrics(args.arch, args.fold)))
+
+
+def _fold_metric_paths(config) -> list[str]:
+    layout = _layout(config)
+    return [layout.fold_metrics(a, k) for a in config["train"]["architectures"]
+            for k in range(config["split"]["folds"])]
+
+
+def cmd_aggregate(args, config):
+    from cellbench.aggregate import ranking, summarise
+    from cellbench.fsutil import write_parquet
+    layout = _layout(config)
+    metrics = pd.concat([pd.read_parquet(p) for p in (args.inputs or _fold_metric_paths(config))],
+                        ignore_index=True)
+    summary = summarise(metrics)
+    write_parquet(metrics, Path(args.metrics_out or layout.metrics))
+    write_parquet(summary, Path(args.summary_out or layout.summary))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        log.info("model comparison (CV Dice):\n%s", ranking(summary).round(4).to_string(index=False))
+
+
+def cmd_report(args, config):
+    from cellbench import report
+    layout = _layout(config)
+    archs, folds = config["train"]["architectures"], range(config["split"]["folds"])
+    histories = pd.concat([pd.read_parquet(layout.history(a, k)) for a in archs for k in folds],
+                          ignore_index=True)
+    report.make_report(pd.read_parquet(layout.summary), pd.read_parquet(layout.metrics), histories,
+                       Path(layout.data), {(a, k): Path(layout.predictions(a, k)) for a in archs for k in folds},
+                       pd.read_parquet(layout.splits), Path(args.out or layout.report),
+                       config["report"]["overlay_samples"])
+
+
+def cmd_run_info(args, config):
+    from cellbench import provenance
+    out = Path(args.out or _layout(config).run_info)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (out / "provenance.json").write_text(json.dumps(provenance.record(), indent=2) + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cellbench", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"cellbench {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", action="append", type=Path, help="config YAML (repeatable)")
+    common.add_argument("--config-json", help="inline JSON merged over the config files")
+    common.add_argument("-v", "--verbose", action="store_true")
+    steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+
+    def step(name, func, help_text):
+        sub = steps.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(func=func)
+        return sub
+
+    sub = step("demo", cmd_demo, "generate the synthetic demo dataset (LabelMe JSON + PNG)")
+    sub.add_argument("--out", help="folder for images and JSON (default: data.annotations)")
+    sub.add_argument("--metadata", help="per-image cell-type CSV (default: <out>/cell_types.csv)")
+    sub.add_argument("--n-images", type=int, default=24)
+    sub.add_argument("--size", type=int, default=128)
+    sub.add_argument("--seed", type=int, default=0)
+    step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest").add_argument("--out")
+    sub = step("split", cmd_split, "grouped (stratified) K-fold split -> splits.parquet")
+    sub.add_argument("--manifest")
+    sub.add_argument("--out")
+    sub = step("augment", cmd_augment, "rotation/flip variants of every sample")
+    sub.add_argument("--data")
+    sub.add_argument("--out")
+    sub = step("train", cmd_train, "train one architecture on one fold")
+    for option in ("--data", "--augmented", "--splits", "--out"):
+        sub.add_argument(option)
+    sub.add_argument("--threads", type=int, default=1)
+    sub = step("predict", cmd_predict, "out-of-fold class maps of one fold")
+    for option in ("--checkpoint", "--data", "--splits", "--out"):
+        sub.add_argument(option)
+    sub = step("evaluate", cmd_evaluate, "metrics per image x class of one fold")
+    for option in ("--predictions", "--data", "--splits", "--out"):
+        sub.add_argument(option)
+    for sub in (steps.choices["train"], steps.choices["predict"], steps.choices["evaluate"]):
+        sub.add_argument("--arch", required=True)
+        sub.add_argument("--fold", type=int, required=True)
+    sub = step("aggregate", cmd_aggregate, "metrics.parquet and summary.parquet from all folds")
+    sub.add_argument("--inputs", nargs="*")
+    sub.add_argument("--metrics-out")
+    sub.add_argument("--summary-out")
+    step("report", cmd_report, "figures and model-comparison tables").add_argument("--out")
+    step("run-info", cmd_run_info, "record the effective config and package versions").add_argument("--out")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    try:
+        config = _load_config(args)
+        args.func(args, config)
+    except InputError as err:
+        print(f"cellbench {args.step}: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as err:
+        print(f"cellbench {args.step}: error: {err}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,29 @@
+"""Input problems reported all at once, like a linter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    """One thing wrong with one input file."""
+
+    file: Path
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.file}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class InputError(Exception):
+    """Raised with every problem found in the inputs, before any output is written."""
+
+    def __init__(self, problems: list[InputProblem]):
+        self.problems = list(problems)
+        n = len(self.problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{n} problem{'s' if n != 1 else ''} in the input:\n{lines}")

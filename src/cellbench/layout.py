@@ -1,0 +1,68 @@
+"""Where every output lives under results/<dataset>/ (also used, with wildcards, by the Snakefile)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class Layout:
+    """Paths of one dataset's outputs. Arguments may be Snakemake wildcards such as "{arch}"."""
+
+    def __init__(self, results: str | Path, dataset: str):
+        self.root = Path(results) / dataset
+
+    def _p(self, *parts) -> str:
+        return str(self.root.joinpath(*map(str, parts)))
+
+    @property
+    def data(self) -> str:
+        return self._p("data")
+
+    @property
+    def manifest(self) -> str:
+        return self._p("data", "manifest.parquet")
+
+    @property
+    def splits(self) -> str:
+        return self._p("splits.parquet")
+
+    @property
+    def augmented(self) -> str:
+        return self._p("augmented")
+
+    def model_dir(self, arch, fold) -> str:
+        return self._p("models", arch, f"fold{fold}")
+
+    def checkpoint(self, arch, fold) -> str:
+        return self._p("models", arch, f"fold{fold}", "model.pt")
+
+    def history(self, arch, fold) -> str:
+        return self._p("models", arch, f"fold{fold}", "history.parquet")
+
+    def predictions(self, arch, fold) -> str:
+        return self._p("predictions", arch, f"fold{fold}")
+
+    def fold_metrics(self, arch, fold) -> str:
+        return self._p("metrics", arch, f"fold{fold}.parquet")
+
+    @property
+    def metrics(self) -> str:
+        return self._p("metrics.parquet")
+
+    @property
+    def summary(self) -> str:
+        return self._p("summary.parquet")
+
+    @property
+    def report(self) -> str:
+        return self._p("report")
+
+    def benchmark(self, step, *names) -> str:
+        return self._p("benchmarks", step, *names) + ".tsv"
+
+    def log(self, step, *names) -> str:
+        return self._p("logs", step, *names) + ".log"
+
+    @property
+    def run_info(self) -> str:
+        return self._p("run_info")

@@ -1,0 +1,108 @@
+"""Semantic segmentation metrics per image and class, as defined in docs METRICS.md.
+
+Hard (argmax) counts from one confusion matrix per image. Empty cases follow nnU-Net: reference
+and prediction both empty -> NaN (left out of means); one of them empty -> 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+COUNT_COLUMNS = ["tp", "fp", "fn", "tn"]
+SCORE_COLUMNS = ["dice", "iou", "precision", "recall"]
+
+
+def confusion(truth: np.ndarray, prediction: np.ndarray, n_classes: int) -> np.ndarray:
+    """C x C pixel counts, rows = truth, columns = prediction."""
+    if truth.shape != prediction.shape:
+        raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} differ in shape")
+    flat = truth.astype(np.int64).ravel() * n_classes + prediction.astype(np.int64).ravel()
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def region_counts(matrix: np.ndarray, members: list[int]) -> tuple[int, int, int, int]:
+    """tp, fp, fn, tn of the union of some classes, from a confusion matrix."""
+    inside = np.zeros(len(matrix), dtype=bool)
+    inside[members] = True
+    tp = matrix[np.ix_(inside, inside)].sum()
+    fp = matrix[np.ix_(~inside, inside)].sum()
+    fn = matrix[np.ix_(inside, ~inside)].sum()
+    tn = matrix.sum() - tp - fp - fn
+    return int(tp), int(fp), int(fn), int(tn)
+
+
+def _ratio(numerator, denominator):
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def scores(tp, fp, fn) -> dict[str, np.ndarray]:
+    """Dice, IoU, precision, recall with the empty-case rules (works on arrays of counts)."""
+    tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
+    both_empty = (tp + fp + fn) == 0
+    out = {
+        "dice": _ratio(2 * tp, 2 * tp + fp + fn),
+        "iou": _ratio(tp, tp + fp + fn),
+        # reference present but nothing predicted -> precision 0; nothing to find -> recall NaN
+        "precision": np.where(tp + fp > 0, _ratio(tp, tp + fp), np.where(tp + fn > 0, 0.0, np.nan)),
+        "recall": np.where(tp + fn > 0, _ratio(tp, tp + fn), np.where(tp + fp > 0, 0.0, np.nan)),
+    }
+    out["dice"] = np.where(both_empty, np.nan, out["dice"])
+    out["iou"] = np.where(both_empty, np.nan, out["iou"])
+    return out
+
+
+def regions_of(classes: list[str], regions: dict[str, list[str]] | None) -> dict[str, list[int]]:
+    """Scored regions: every foreground class, plus unions of classes (e.g. cell)."""
+    out = {name: [i] for i, name in enumerate(classes) if i > 0}
+    for name, members in (regions or {}).items():
+        if name in out:
+            raise ValueError(f"region {name!r} has the name of a class")
+        if all(m in classes for m in members):
+            out[name] = [classes.index(m) for m in members]
+    return out
+
+
+def image_rows(truth: np.ndarray, prediction: np.ndarray, classes: list[str],
+               regions: dict[str, list[str]] | None = None) -> list[dict]:
+    """One row per scored class/region of one image: counts and scores."""
+    matrix = confusion(truth, prediction, len(classes))
+    rows = []
+    for name, members in regions_of(classes, regions).items():
+        tp, fp, fn, tn = region_counts(matrix, members)
+        row = {"class": name, "is_region": len(members) > 1 or name not in classes,
+               "tp": tp, "fp": fp, "fn": fn, "tn": tn, "n_ref": tp + fn, "n_pred": tp + fp}
+        row.update({k: float(v) for k, v in scores(tp, fp, fn).items()})
+        rows.append(row)
+    return rows
+
+
+def foreground_dice(truth_and_predictions, classes: list[str]) -> tuple[float, dict[str, float]]:
+    """Image-wise mean Dice per foreground class (NaN-aware) and their mean (the headline)."""
+    per_class: dict[str, list[float]] = {name: [] for name in classes[1:]}
+    for truth, prediction in truth_and_predictions:
+        for row in image_rows(truth, prediction, classes):
+            per_class[row["class"]].append(row["dice"])
+    means = {name: _nanmean(values) for name, values in per_class.items()}
+    return _nanmean(list(means.values())), means
+
+
+def _nanmean(values) -> float:
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def evaluate_fold(truths: dict[str, np.ndarray], predictions: dict[str, np.ndarray],
+                  classes: list[str], regions: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Metrics table (one row per image x class/region) for matching truth/prediction maps."""
+    missing = sorted(set(truths) - set(predictions))
+    if missing:
+        raise ValueError(f"no prediction for {len(missing)} images: {missing[:5]}")
+    rows = []
+    for sample_id in sorted(truths):
+        for row in image_rows(truths[sample_id], predictions[sample_id], classes, regions):
+            rows.append({"sample_id": sample_id, **row})
+    return pd.DataFrame(rows)

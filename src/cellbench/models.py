@@ -1,0 +1,51 @@
+"""Building segmentation-models-pytorch models and saving/loading self-describing checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import segmentation_models_pytorch as smp
+
+# Input height and width must be multiples of this (encoder stride of each architecture).
+_SIZE_DIVISORS = {"pspnet": 8, "deeplabv3": 8, "deeplabv3plus": 16, "pan": 16}
+
+
+def size_divisor(arch: str) -> int:
+    return _SIZE_DIVISORS.get(arch.lower(), 32)
+
+
+def build(arch: str, encoder: str, n_classes: int, encoder_weights: str | None = None,
+          in_channels: int = 3) -> torch.nn.Module:
+    """A freshly initialised model; pretrained encoder weights only when asked for."""
+    try:
+        return smp.create_model(arch, encoder_name=encoder, encoder_weights=encoder_weights,
+                                in_channels=in_channels, classes=n_classes)
+    except KeyError as err:
+        raise ValueError(f"unknown architecture or encoder: {arch} / {encoder} ({err})") from None
+    except Exception as err:  # network and cache failures come in many types
+        if encoder_weights is None:
+            raise
+        raise RuntimeError(
+            f"cannot load {encoder_weights!r} weights for encoder {encoder!r}: {err}. Without internet "
+            "(e.g. HF_HUB_OFFLINE=1 or an offline compute node) they must already be in the Hugging "
+            "Face / torch hub cache; otherwise set train.encoder_weights: null") from None
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, meta: dict) -> None:
+    """Weights (on CPU) plus everything needed to rebuild the model and know where it came from."""
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    tmp = Path(path).with_suffix(".tmp")
+    torch.save({"state_dict": state, **meta}, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model from a checkpoint (weights-only unpickling); return it in eval mode."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = build(checkpoint["arch"], checkpoint["encoder"], len(checkpoint["classes"]),
+                  encoder_weights=None, in_channels=checkpoint["in_channels"])
+    model.load_state_dict(checkpoint["state_dict"])
+    meta = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+    return model.to(device).eval(), meta

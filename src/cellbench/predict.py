@@ -1,0 +1,79 @@
+"""Inference: whole images padded to the model's size divisor and cropped back."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from cellbench import models
+from cellbench.fsutil import staged_dir
+from cellbench.images import read_png, write_png
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(choice: str = "auto") -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is cuda but no CUDA device is available")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(choice)
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """Mixed precision on CUDA (bf16 where supported, else fp16); nothing on CPU."""
+    if device.type != "cuda" or not enabled:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def normalise(batch_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(N, H, W, 3) uint8 on the device -> (N, 3, H, W) float, channels_last."""
+    x = batch_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+    x = (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def predict_image(model: torch.nn.Module, image: np.ndarray, mean, std, divisor: int,
+                  device: torch.device, amp: bool = True) -> np.ndarray:
+    """Class map (uint8) of one RGB image of any size."""
+    height, width = image.shape[:2]
+    pad_h, pad_w = (-height) % divisor, (-width) % divisor
+    x = torch.from_numpy(np.array(image))[None].to(device)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=device)
+    std_t = torch.as_tensor(std, dtype=torch.float32, device=device)
+    x = normalise(x, mean_t, std_t)
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    with autocast(device, amp):
+        logits = model(x)
+    return logits[0, :, :height, :width].argmax(0).to(torch.uint8).cpu().numpy()
+
+
+def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: int, out_dir: Path,
+                 device: str = "auto") -> list[str]:
+    """Write the out-of-fold class map of every validation image of ``fold`` to ``out_dir``."""
+    data_dir = Path(data_dir)
+    torch_device = resolve_device(device)
+    model, meta = models.load_checkpoint(checkpoint, torch_device)
+    if meta["fold"] != fold:
+        raise ValueError(f"{checkpoint} was trained for fold {meta['fold']}, not fold {fold}")
+    manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
+    sample_ids = splits.loc[splits["fold"] == fold, "sample_id"].tolist()
+    with staged_dir(Path(out_dir)) as stage:
+        for sample_id in sample_ids:
+            image = read_png(data_dir / manifest.at[sample_id, "image"])
+            class_map = predict_image(model, image, meta["mean"], meta["std"], meta["size_divisor"],
+                                      torch_device)
+            write_png(class_map, stage / f"{sample_id}.png")
+    log.info("predicted %d out-of-fold images of fold %d", len(sample_ids), fold)
+    return sample_ids

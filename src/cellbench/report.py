@@ -1,0 +1,172 @@
+"""Figures and tables of a benchmark run (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from cellbench.aggregate import FOREGROUND_MEAN, ranking  # noqa: E402
+from cellbench.images import read_png  # noqa: E402
+
+FIGURES = ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png", "overlays.png")
+TABLES = ("model_comparison.md", "model_comparison.html")
+# background transparent, then one colour per foreground class
+_CLASS_COLOURS = np.array([[0, 0, 0], [0, 158, 115], [230, 159, 0], [86, 180, 233], [204, 121, 167],
+                           [213, 94, 0], [0, 114, 178], [240, 228, 66]], dtype=np.float64) / 255
+
+
+def _fold_scores(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per fold and class image-wise mean Dice, plus the foreground mean."""
+    classes = metrics[~metrics["is_region"]]
+    per_fold = classes.groupby(["arch", "fold", "class"])["dice"].mean().reset_index()
+    headline = per_fold.groupby(["arch", "fold"])["dice"].mean().reset_index().assign(**{"class": FOREGROUND_MEAN})
+    return pd.concat([per_fold, headline], ignore_index=True)
+
+
+def plot_dice_by_architecture(summary: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> None:
+    """Grouped bars of CV Dice per architecture and class, fold scores as dots, fold SD as bars."""
+    archs = ranking(summary)["arch"].tolist()
+    classes = [c for c in summary["class"].unique() if c != FOREGROUND_MEAN] + [FOREGROUND_MEAN]
+    folds = _fold_scores(metrics)
+    width = 0.8 / len(classes)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(archs) * len(classes) / 2), 4))
+    for j, name in enumerate(classes):
+        rows = summary[summary["class"] == name].set_index("arch").reindex(archs)
+        x = np.arange(len(archs)) + (j - (len(classes) - 1) / 2) * width
+        colour = "0.35" if name == FOREGROUND_MEAN else _CLASS_COLOURS[1 + j % 7]
+        ax.bar(x, rows["cv_dice"], width * 0.9, yerr=rows["fold_sd_dice"], capsize=3,
+               color=colour, alpha=0.85, label=name)
+        for i, arch in enumerate(archs):
+            values = folds[(folds["arch"] == arch) & (folds["class"] == name)]["dice"]
+            ax.scatter(np.full(len(values), x[i]), values, s=10, color="black", zorder=3)
+    ax.set_xticks(np.arange(len(archs)), archs)
+    ax.set_ylabel("Dice (all out-of-fold images)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Cross-validated Dice per architecture (dots: folds, bars: fold SD)")
+    ax.legend(fontsize=8, ncol=len(classes), loc="lower center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_dice_by_class(metrics: pd.DataFrame, path: Path) -> None:
+    """Box plots of per-image Dice, one panel per class or region, one box per architecture."""
+    names = list(dict.fromkeys(metrics["class"]))
+    archs = sorted(metrics["arch"].unique())
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        data = [metrics[(metrics["class"] == name) & (metrics["arch"] == a)]["dice"].dropna() for a in archs]
+        ax.boxplot(data, tick_labels=archs, showfliers=True)
+        ax.set_title(name)
+        ax.tick_params(axis="x", labelrotation=45)
+    axes[0][0].set_ylabel("Dice per image")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_training_curves(histories: pd.DataFrame, path: Path) -> None:
+    """Training loss and validation foreground Dice per epoch, one line per fold."""
+    archs = sorted(histories["arch"].unique())
+    fig, axes = plt.subplots(2, len(archs), figsize=(3.4 * len(archs), 5), squeeze=False, sharex=True)
+    for j, arch in enumerate(archs):
+        for fold, run in histories[histories["arch"] == arch].groupby("fold"):
+            axes[0][j].plot(run["epoch"], run["train_loss"], marker=".", label=f"fold {fold}")
+            axes[1][j].plot(run["epoch"], run["val_dice_fg"], marker=".", label=f"fold {fold}")
+            best = run[run["best"]].tail(1)
+            axes[1][j].scatter(best["epoch"], best["val_dice_fg"], s=40, facecolors="none", edgecolors="k")
+        axes[0][j].set_title(arch)
+        axes[1][j].set_xlabel("epoch")
+    axes[0][0].set_ylabel("training loss")
+    axes[1][0].set_ylabel("validation foreground Dice")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def colourise(class_map: np.ndarray, image: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Class colours blended over the image (background left as is)."""
+    colours = _CLASS_COLOURS[np.minimum(class_map, len(_CLASS_COLOURS) - 1)]
+    out = image.astype(np.float64) / 255
+    fg = class_map > 0
+    out[fg] = (1 - alpha) * out[fg] + alpha * colours[fg]
+    return out
+
+
+def choose_overlay_samples(metrics: pd.DataFrame, n: int) -> list[str]:
+    """Images spread over the range of difficulty (worst, median, best foreground Dice ...)."""
+    per_image = metrics[~metrics["is_region"]].groupby("sample_id")["dice"].mean().dropna().sort_values()
+    if per_image.empty:
+        return []
+    picks = np.unique(np.linspace(0, len(per_image) - 1, min(n, len(per_image))).round().astype(int))
+    return per_image.index[picks].tolist()
+
+
+def plot_overlays(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dict[tuple[str, int], Path],
+                  splits: pd.DataFrame, n: int, path: Path) -> None:
+    """Panel rows: image | truth | prediction of each architecture, for a few validation images."""
+    samples = choose_overlay_samples(metrics, n)
+    archs = sorted({arch for arch, _ in prediction_dirs})
+    manifest = pd.read_parquet(Path(data_dir) / "manifest.parquet").set_index("sample_id")
+    fold_of = splits.set_index("sample_id")["fold"]
+    columns = 2 + len(archs)
+    fig, axes = plt.subplots(max(1, len(samples)), columns, figsize=(2.4 * columns, 2.4 * max(1, len(samples))),
+                             squeeze=False)
+    for i, sample in enumerate(samples):
+        image = read_png(Path(data_dir) / manifest.at[sample, "image"])
+        truth = read_png(Path(data_dir) / manifest.at[sample, "mask"])
+        panels = [("image", image), ("truth", colourise(truth, image))]
+        for arch in archs:
+            predicted = read_png(Path(prediction_dirs[(arch, int(fold_of[sample]))]) / f"{sample}.png")
+            dice = metrics[(metrics["sample_id"] == sample) & (metrics["arch"] == arch)
+                           & ~metrics["is_region"]]["dice"].mean()
+            panels.append((f"{arch} (Dice {dice:.2f})", colourise(predicted, image)))
+        for ax, (title, picture) in zip(axes[i], panels, strict=True):
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_title(title if i == 0 or title not in ("image", "truth") else "", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[i][0].set_ylabel(sample, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def comparison_tables(summary: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
+    """Model comparison (best first) as Markdown and HTML."""
+    table = ranking(summary)
+    numeric = table.select_dtypes("number").columns
+    shown = table.copy()
+    shown[numeric] = shown[numeric].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    header = "| " + " | ".join(shown.columns) + " |"
+    rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)]
+    note = ("Cross-validated Dice over all out-of-fold images (image-wise mean per class, "
+            "foreground_mean = mean over foreground classes); fold_sd_dice = SD of the fold scores.")
+    (out_dir / "model_comparison.md").write_text("\n".join([header, rule, *body, "", note, ""]))
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                    for row in shown.itertuples(index=False))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
+    (out_dir / "model_comparison.html").write_text(
+        f"<table border='1'><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>\n<p>{note}</p>\n")
+    return table
+
+
+def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.DataFrame, data_dir: Path,
+                prediction_dirs: dict[tuple[str, int], Path], splits: pd.DataFrame, out_dir: Path,
+                overlay_samples: int = 4) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_dice_by_architecture(summary, metrics, out_dir / FIGURES[0])
+    plot_dice_by_class(metrics, out_dir / FIGURES[1])
+    plot_training_curves(histories, out_dir / FIGURES[2])
+    plot_overlays(metrics, data_dir, prediction_dirs, splits, overlay_samples, out_dir / FIGURES[3])
+    comparison_tables(summary, out_dir)

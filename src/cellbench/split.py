@@ -1,0 +1,95 @@
+"""Seeded K-fold split grouped by source image, optionally stratified by a per-image label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellbench.errors import InputError, InputProblem
+
+
+def _id_key(value) -> str:
+    """Ids compare as text, except that numbers ignore leading zeros (7 == 007)."""
+    text = str(value).strip()
+    return str(int(text)) if text.isdigit() else text
+
+
+def read_metadata(path: Path, id_column: str | None, sample_ids: list[str]) -> pd.DataFrame:
+    """Per-image metadata indexed by sample_id; every sample must have a row."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, skipinitialspace=True)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise InputError([InputProblem(path, f"metadata CSV cannot be read ({err})")]) from None
+    table.columns = [c.strip() for c in table.columns]
+    id_column = id_column or table.columns[0]
+    if id_column not in table.columns:
+        raise InputError([InputProblem(path, f"no column {id_column!r}; columns: {list(table.columns)}")])
+    by_key = {_id_key(v): i for i, v in enumerate(table[id_column])}
+    missing = [s for s in sample_ids if _id_key(s) not in by_key]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise InputError([InputProblem(path, f"{len(missing)} images have no row: {shown}",
+                                       f"column {id_column!r} must list every image id")])
+    rows = table.iloc[[by_key[_id_key(s)] for s in sample_ids]].reset_index(drop=True)
+    rows.insert(0, "sample_id", sample_ids)
+    return rows.set_index("sample_id")
+
+
+def assign_folds(groups: pd.Series, strata: pd.Series, n_folds: int, seed: int) -> pd.Series:
+    """Fold of every sample: all samples of a group share a fold; strata are spread evenly.
+
+    Groups are shuffled with ``seed`` within each stratum (a group's stratum is its most common
+    label) and each goes to the fold holding the fewest samples of that stratum, then the fewest
+    samples overall.
+    """
+    n_groups = groups.nunique()
+    if n_groups < n_folds:
+        raise ValueError(f"{n_groups} groups cannot fill {n_folds} folds")
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"group": groups.astype(str), "stratum": strata.astype(str)})
+    sizes = frame.groupby("group").size()
+    group_stratum = frame.groupby("group")["stratum"].agg(lambda s: s.value_counts().sort_index().idxmax())
+    per_stratum = np.zeros((0, n_folds))
+    stratum_row: dict[str, int] = {}
+    total = np.zeros(n_folds)
+    fold_of_group: dict[str, int] = {}
+    for stratum in sorted(group_stratum.unique()):
+        stratum_row[stratum] = len(stratum_row)
+        per_stratum = np.vstack([per_stratum, np.zeros(n_folds)])
+        members = sorted(group_stratum.index[group_stratum == stratum])
+        for group in rng.permutation(members):
+            counts = per_stratum[stratum_row[stratum]]
+            fold = min(range(n_folds), key=lambda k: (counts[k], total[k], k))
+            fold_of_group[group] = fold
+            counts[fold] += sizes[group]
+            total[fold] += sizes[group]
+    return frame["group"].map(fold_of_group).astype(int)
+
+
+def make_splits(manifest: pd.DataFrame, split: dict) -> pd.DataFrame:
+    """splits table: sample_id, group, stratum, fold."""
+    sample_ids = manifest["sample_id"].tolist()
+    groups = pd.Series(sample_ids, dtype=str)
+    strata = pd.Series(["all"] * len(sample_ids), dtype=str)
+    if split["metadata"]:
+        meta = read_metadata(split["metadata"], split["id_column"], sample_ids)
+        for key, target in (("stratify_column", "strata"), ("group_column", "groups")):
+            column = split[key]
+            if column is None:
+                continue
+            if column not in meta.columns:
+                raise InputError([InputProblem(Path(split["metadata"]),
+                                               f"no column {column!r} (split.{key})")])
+            values = meta[column].fillna("NA").reset_index(drop=True)
+            if target == "strata":
+                strata = values
+            else:
+                groups = values
+    elif split["stratify_column"] or split["group_column"]:
+        raise ValueError("split.stratify_column / group_column need split.metadata")
+    folds = assign_folds(groups, strata, split["folds"], split["seed"])
+    return pd.DataFrame({"sample_id": sample_ids, "group": groups.values,
+                         "stratum": strata.values, "fold": folds.values})

@@ -1,0 +1,53 @@
+"""Reading the augmented variants written by cellbench.augment, memory-mapped.
+
+A training job maps the two flat files once and reads exactly the variants of its fold's training
+samples, without decoding any image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class VariantStore:
+    """Read-only, memory-mapped access to the augmented variants."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.manifest = pd.read_parquet(self.folder / "manifest.parquet")
+        self._open()
+        self._shape = self.manifest[["height", "width"]].to_numpy()
+        self._offsets = self.manifest[["image_offset", "mask_offset"]].to_numpy()
+
+    def _open(self) -> None:
+        self._images = np.memmap(self.folder / "images.u8", dtype=np.uint8, mode="r")
+        self._masks = np.memmap(self.folder / "masks.u8", dtype=np.uint8, mode="r")
+
+    def __getstate__(self) -> dict:  # data-loader workers re-map the files instead of copying them
+        return {k: v for k, v in self.__dict__.items() if k not in ("_images", "_masks")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._open()
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def variants_of(self, sample_ids) -> np.ndarray:
+        """Row numbers of every variant of the given samples."""
+        return np.flatnonzero(self.manifest["sample_id"].isin(set(sample_ids)).to_numpy())
+
+    def sample_of(self, row: int) -> str:
+        return self.manifest["sample_id"].iat[row]
+
+    def get(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image (H, W, 3) and mask (H, W) of one variant, as read-only views."""
+        height, width = self._shape[row]
+        image_at, mask_at = self._offsets[row]
+        n = int(height) * int(width)
+        image = self._images[image_at:image_at + 3 * n].reshape(height, width, 3)
+        mask = self._masks[mask_at:mask_at + n].reshape(height, width)
+        return image, mask

@@ -1,0 +1,64 @@
+# Shared names, input functions and target lists.
+import json
+import os
+
+from cellbench.images import IMAGE_SUFFIXES
+from cellbench.ingest import annotation_files
+from cellbench.layout import Layout
+from cellbench.report import FIGURES, TABLES
+
+L = Layout(config["results"], config["dataset"])
+ARCHS = config["train"]["architectures"]
+FOLDS = list(range(config["split"]["folds"]))
+ENV = "../../envs/cellbench.yaml"
+
+# Every step runs the library of this checkout.
+_SRC = str(Path(workflow.basedir) / "src")
+CELLBENCH = f"PYTHONPATH={_SRC}${{PYTHONPATH:+:$PYTHONPATH}} python -m cellbench"
+
+
+wildcard_constraints:
+    arch="|".join(ARCHS),
+    fold=r"\d+",
+
+
+def settings(*sections, **extra):
+    """JSON of the config sections a step depends on (a change reruns the step)."""
+    chosen = {name: config[name] for name in sections}
+    chosen.update(extra)
+    return json.dumps(chosen, sort_keys=True)
+
+
+def train_settings():
+    """The train section without the keys that do not change a model (so that adding an
+    architecture or changing threads does not retrain the others)."""
+    ignored = ("architectures", "threads", "loader_workers")
+    return {k: v for k, v in config["train"].items() if k not in ignored}
+
+
+def ingest_inputs(wildcards):
+    """The demo folder when the workflow makes the demo, else every annotation (and image) file."""
+    data = config["data"]
+    if data["demo"]:
+        return [data["annotations"]]
+    files = [str(p) for p in annotation_files(config)]
+    image_dirs = {data["annotations"]} | ({data["images"]} if data["images"] else set())
+    for folder in sorted(image_dirs):
+        if os.path.isdir(folder):
+            files += sorted(str(p) for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return files
+
+
+def split_inputs(wildcards):
+    inputs = {"data": L.data}
+    if config["split"]["metadata"]:
+        inputs["metadata"] = config["split"]["metadata"]
+    return inputs
+
+
+def all_targets():
+    return [L.summary, L.metrics, L.run_info] + report_files()
+
+
+def report_files():
+    return [os.path.join(L.report, name) for name in FIGURES + TABLES]

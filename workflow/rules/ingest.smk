@@ -1,0 +1,42 @@
+# Demo data (optional) and ingest: annotations -> images, class maps, instance maps, manifest.
+
+if config["data"]["demo"]:
+
+    rule demo_dataset:
+        output:
+            annotations=directory(config["data"]["annotations"]),
+            metadata=config["split"]["metadata"] or os.path.join(L.root, "demo_cell_types.csv"),
+        log:
+            L.log("demo"),
+        conda:
+            ENV
+        shell:
+            "{CELLBENCH} demo --out {output.annotations} --metadata {output.metadata} > {log} 2>&1"
+
+
+rule ingest:
+    input:
+        ingest_inputs,
+    output:
+        directory(L.data),
+    params:
+        settings=settings("dataset", "data", "classes", "class_priority"),
+    log:
+        L.log("ingest"),
+    conda:
+        ENV
+    shell:
+        "{CELLBENCH} ingest --config-json {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule run_info:
+    output:
+        directory(L.run_info),
+    params:
+        settings=json.dumps(config, sort_keys=True),
+    log:
+        L.log("run_info"),
+    conda:
+        ENV
+    shell:
+        "{CELLBENCH} run-info --config-json {params.settings:q} --out {output} > {log} 2>&1"

@@ -1,0 +1,21 @@
+# Out-of-fold class maps: every validation image of a fold, predicted by that fold's model.
+
+
+rule predict:
+    input:
+        checkpoint=L.checkpoint("{arch}", "{fold}"),
+        data=L.data,
+        splits=L.splits,
+    output:
+        directory(L.predictions("{arch}", "{fold}")),
+    params:
+        settings=settings("dataset", train={"device": config["train"]["device"]}),
+    threads: 1
+    log:
+        L.log("predict", "{arch}", "fold{fold}"),
+    conda:
+        ENV
+    shell:
+        "{CELLBENCH} predict --config-json {params.settings:q} --arch {wildcards.arch} "
+        "--fold {wildcards.fold} --checkpoint {input.checkpoint} --data {input.data} "
+        "--splits {input.splits} --out {output} > {log} 2>&1"

@@ -1,0 +1,53 @@
+# Figures and the model-comparison table, declared for `snakemake --report`.
+
+
+rule report:
+    input:
+        summary=L.summary,
+        metrics=L.metrics,
+        histories=expand(L.history("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
+        predictions=expand(L.predictions("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
+        data=L.data,
+        splits=L.splits,
+    output:
+        report(
+            os.path.join(L.report, "dice_by_architecture.png"),
+            caption="../report/dice_by_architecture.rst",
+            category="1. Model comparison",
+        ),
+        report(
+            os.path.join(L.report, "model_comparison.html"),
+            caption="../report/model_comparison.rst",
+            category="1. Model comparison",
+        ),
+        report(
+            os.path.join(L.report, "dice_by_class.png"),
+            caption="../report/dice_by_class.rst",
+            category="2. Per-image scores",
+        ),
+        report(
+            os.path.join(L.report, "training_curves.png"),
+            caption="../report/training_curves.rst",
+            category="3. Training",
+        ),
+        report(
+            os.path.join(L.report, "overlays.png"),
+            caption="../report/overlays.rst",
+            category="4. Predictions",
+        ),
+        os.path.join(L.report, "model_comparison.md"),
+    params:
+        settings=settings(
+            "dataset",
+            "results",
+            "report",
+            train={"architectures": ARCHS},
+            split={"folds": len(FOLDS)},
+        ),
+        out_dir=L.report,
+    log:
+        L.log("report"),
+    conda:
+        ENV
+    shell:
+        "{CELLBENCH} report --config-json {params.settings:q} --out {params.out_dir} > {log} 2>&1"

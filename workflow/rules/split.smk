@@ -1,0 +1,17 @@
+# Grouped (optionally stratified) K-fold split, written once and read by every later step.
+
+
+rule split:
+    input:
+        unpack(split_inputs),
+    output:
+        L.splits,
+    params:
+        settings=settings("dataset", "split"),
+    log:
+        L.log("split"),
+    conda:
+        ENV
+    shell:
+        "{CELLBENCH} split --config-json {params.settings:q} --manifest {input.data}/manifest.parquet "
+        "--out {output} > {log} 2>&1"
