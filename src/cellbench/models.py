@@ -8,12 +8,11 @@ import torch
 
 import segmentation_models_pytorch as smp
 
-# Input height and width must be multiples of this (encoder stride of each architecture).
-_SIZE_DIVISORS = {"pspnet": 8, "deeplabv3": 8, "deeplabv3plus": 16, "pan": 16}
 
-
-def size_divisor(arch: str) -> int:
-    return _SIZE_DIVISORS.get(arch.lower(), 32)
+def size_divisor(model: torch.nn.Module) -> int:
+    """Input height and width must be multiples of this: the encoder's output stride as smp
+    declares it (8 for PSPNet and DeepLabV3, 16 for DeepLabV3+ and PAN, usually 32)."""
+    return int(getattr(getattr(model, "encoder", None), "output_stride", 32))
 
 
 def build(arch: str, encoder: str, n_classes: int, encoder_weights: str | None = None,

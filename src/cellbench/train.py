@@ -99,11 +99,11 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
                    read_png(Path(data_dir) / manifest.at[sid, "mask"])) for sid in val_ids]
     mean, std = channel_stats([read_png(Path(data_dir) / manifest.at[s, "image"]) for s in train_ids])
 
-    divisor = models.size_divisor(arch)
+    model = models.build(arch, settings["encoder"], len(classes), settings["encoder_weights"])
+    divisor = models.size_divisor(model)
     if settings["crop_size"] % divisor:
         raise ValueError(f"train.crop_size {settings['crop_size']} is not a multiple of {divisor} "
                          f"(required by {arch})")
-    model = models.build(arch, settings["encoder"], len(classes), settings["encoder_weights"])
     model = model.to(device).to(memory_format=torch.channels_last)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"],
                                  weight_decay=settings["weight_decay"])

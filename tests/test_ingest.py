@@ -1,0 +1,130 @@
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_config, shared
+from PIL import Image
+
+from cellbench.errors import InputError
+from cellbench.images import read_png
+from cellbench.ingest import ingest
+
+
+def fingerprint(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_demo_ingest_writes_images_masks_instances_manifest(demo_data, demo_raw):
+    manifest = pd.read_parquet(demo_data / "manifest.parquet")
+    assert len(manifest) == 24
+    assert {"sample_id", "image", "mask", "instances", "height", "width", "n_objects"} <= set(manifest.columns)
+    row = manifest.iloc[0]
+    image, mask, instances = (read_png(demo_data / row[c]) for c in ("image", "mask", "instances"))
+    assert image.shape == (128, 128, 3) and image.dtype == np.uint8
+    assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1, 2}
+    assert instances.dtype == np.uint16 and instances.max() == row["n_objects"]
+    assert (manifest["n_objects"] == 0).sum() == 2  # the empty demo images
+
+
+def test_every_problem_of_every_file_at_once_and_nothing_written(tmp_path, demo_raw):
+    folder = tmp_path / "ann"
+    folder.mkdir()
+    for name in ("demo_00", "demo_01", "demo_02"):
+        for suffix in (".json", ".png"):
+            (folder / f"{name}{suffix}").write_bytes((demo_raw / f"{name}{suffix}").read_bytes())
+    bad_label = json.loads((folder / "demo_00.json").read_text())
+    bad_label["shapes"][0]["label"] = "platelet"
+    (folder / "demo_00.json").write_text(json.dumps(bad_label))
+    (folder / "demo_02.png").unlink()
+    before = fingerprint(folder)
+    out = tmp_path / "data"
+    with pytest.raises(InputError) as err:
+        ingest(make_config(folder), out)
+    message = str(err.value)
+    assert "2 problems" in message
+    assert "demo_00.json: shape 0: unknown label 'platelet'" in message
+    assert "demo_02.json: image not found" in message
+    assert not out.exists() and list(tmp_path.glob(".data*")) == []
+    assert fingerprint(folder) == before
+
+
+def test_failed_rerun_keeps_the_previous_output(tmp_path, demo_raw):
+    folder = tmp_path / "ann"
+    folder.mkdir()
+    for suffix in (".json", ".png"):
+        (folder / f"demo_01{suffix}").write_bytes((demo_raw / f"demo_01{suffix}").read_bytes())
+    out = tmp_path / "data"
+    ingest(make_config(folder), out)
+    (folder / "demo_01.json").write_text("{")
+    with pytest.raises(InputError, match="malformed JSON"):
+        ingest(make_config(folder), out)
+    assert (out / "manifest.parquet").is_file() and (out / "masks" / "demo_01.png").is_file()
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    with pytest.raises(InputError, match="no LabelMe"):
+        ingest(make_config(tmp_path), tmp_path / "out")
+
+
+def grey_config(masks, images):
+    return make_config(masks, data={"format": "grey_masks", "images": str(images)})
+
+
+def test_grey_masks_map_levels_and_count_stray_pixels(tmp_path):
+    masks, images = tmp_path / "masks", tmp_path / "images"
+    masks.mkdir()
+    images.mkdir()
+    grey = np.array([[0, 128, 255, 3], [120, 250, 0, 0]], np.uint8)
+    Image.fromarray(grey).save(masks / "001.png")
+    Image.fromarray(np.zeros((2, 4, 3), np.uint8)).save(images / "001.bmp")
+    manifest = ingest(grey_config(masks, images), tmp_path / "data")
+    assert manifest["n_stray_pixels"].tolist() == [3]
+    assert read_png(tmp_path / "data" / "masks" / "001.png").tolist() == [[0, 1, 2, 0], [1, 2, 0, 0]]
+
+
+@pytest.mark.parametrize("problem", ["missing image", "colour mask", "size mismatch", "unreadable mask"])
+def test_grey_mask_problems(tmp_path, problem):
+    masks, images = tmp_path / "masks", tmp_path / "images"
+    masks.mkdir()
+    images.mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(masks / "m.png")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(images / "m.png")
+    expected = {"missing image": "no image named m.*", "colour mask": "mask is colour",
+                "size mismatch": "mask is 4 x 4 but m.png is 5 x 4", "unreadable mask": "cannot be read"}[problem]
+    if problem == "missing image":
+        (images / "m.png").unlink()
+    elif problem == "colour mask":
+        Image.fromarray(np.dstack([np.zeros((4, 4)), np.ones((4, 4)), np.zeros((4, 4))]).astype(np.uint8)).save(masks / "m.png")
+    elif problem == "size mismatch":
+        Image.fromarray(np.zeros((5, 4, 3), np.uint8)).save(images / "m.png")
+    else:
+        (masks / "m.png").write_bytes(b"not a png")
+    with pytest.raises(InputError) as err:
+        ingest(grey_config(masks, images), tmp_path / "data")
+    assert expected in str(err.value) and "m.png" in str(err.value)
+    assert not (tmp_path / "data").exists()
+
+
+def test_wbc_expert_masks_ingest(tmp_path):
+    root = shared("wbc")
+    manifest = ingest(grey_config(root / "masks", root / "images"), tmp_path / "data")
+    assert len(manifest) == 100
+    stray = manifest.set_index("sample_id")["n_stray_pixels"]
+    assert set(stray[stray > 0].index) == {"034", "035", "047", "050", "076"}
+    assert (manifest["pixels_nucleus"] > 0).all() and (manifest["pixels_cytoplasm"] > 0).all()
+
+
+def test_wbc_labelme_polygons_agree_with_expert_masks(tmp_path):
+    root = shared("wbc")
+    lm = ingest(make_config(root / "labelme"), tmp_path / "lm")
+    gm = ingest(grey_config(root / "masks", root / "images"), tmp_path / "gm")
+    assert len(lm) == 100 and (lm["pixels_nucleus"] > 0).all()  # nuclei-first files keep their nucleus
+    dice = {1: [], 2: []}
+    for sample_id in lm["sample_id"]:
+        a = read_png(tmp_path / "lm" / "masks" / f"{sample_id}.png")
+        b = read_png(tmp_path / "gm" / "masks" / f"{sample_id}.png")
+        for c in dice:
+            dice[c].append(2 * ((a == c) & (b == c)).sum() / ((a == c).sum() + (b == c).sum()))
+    assert np.mean(dice[1]) > 0.95 and np.mean(dice[2]) > 0.97

@@ -1,0 +1,50 @@
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from cellbench.aggregate import summarise
+from cellbench.images import write_png
+from cellbench.report import FIGURES, TABLES, choose_overlay_samples, colourise, make_report
+
+
+def test_report_from_a_small_run(demo_data, tmp_path):
+    manifest = pd.read_parquet(demo_data / "manifest.parquet")
+    samples = manifest["sample_id"].tolist()[:6]
+    splits = pd.DataFrame({"sample_id": samples, "fold": [0, 0, 0, 1, 1, 1]})
+    rows, prediction_dirs, histories = [], {}, []
+    rng = np.random.default_rng(0)
+    for arch in ("Unet", "FPN"):
+        for fold in (0, 1):
+            folder = tmp_path / arch / str(fold)
+            folder.mkdir(parents=True)
+            prediction_dirs[(arch, fold)] = folder
+            histories += [{"arch": arch, "fold": fold, "epoch": e, "train_loss": 1 / e,
+                           "val_dice_fg": 0.5 + e / 10, "best": e == 2} for e in (1, 2)]
+            for sample in splits.loc[splits["fold"] == fold, "sample_id"]:
+                truth = np.asarray(Image.open(demo_data / "masks" / f"{sample}.png"))
+                write_png(truth, folder / f"{sample}.png")
+                for name in ("cytoplasm", "nucleus", "cell"):
+                    rows.append({"dataset": "demo", "arch": arch, "encoder": "r", "fold": fold,
+                                 "sample_id": sample, "class": name, "is_region": name == "cell",
+                                 "tp": 1, "fp": 0, "fn": 0, "dice": rng.uniform(0.5, 1), "iou": 0.5})
+    metrics = pd.DataFrame(rows)
+    out = tmp_path / "report"
+    make_report(summarise(metrics), metrics, pd.DataFrame(histories), demo_data, prediction_dirs, splits, out, 3)
+    for name in FIGURES:
+        with Image.open(out / name) as picture:
+            assert picture.size[0] > 300 and picture.size[1] > 200
+    for name in TABLES:
+        assert "foreground_mean" in (out / name).read_text()
+    assert (out / "model_comparison.md").read_text().count("\n| ") == 2  # one row per architecture
+
+
+def test_overlay_samples_span_the_range():
+    metrics = pd.DataFrame({"sample_id": list("abcde"), "dice": [0.1, 0.9, 0.5, 0.3, 0.7],
+                            "is_region": False})
+    assert choose_overlay_samples(metrics, 3) == ["a", "c", "b"]
+
+
+def test_colourise_leaves_background_untouched():
+    image = np.full((2, 2, 3), 255, np.uint8)
+    out = colourise(np.array([[0, 1], [2, 0]]), image)
+    assert np.allclose(out[0, 0], 1) and not np.allclose(out[0, 1], 1)

@@ -1,0 +1,66 @@
+import pandas as pd
+import pytest
+
+from cellbench.errors import InputError
+from cellbench.split import assign_folds, make_splits
+
+
+def split_config(**kwargs):
+    return {"folds": 3, "seed": 1, "metadata": None, "id_column": None, "stratify_column": None,
+            "group_column": None, **kwargs}
+
+
+def manifest(n):
+    return pd.DataFrame({"sample_id": [f"{i:03d}" for i in range(1, n + 1)]})
+
+
+def test_every_sample_once_and_folds_balanced():
+    splits = make_splits(manifest(10), split_config())
+    assert sorted(splits["sample_id"]) == [f"{i:03d}" for i in range(1, 11)]
+    assert sorted(splits.groupby("fold").size().tolist()) == [3, 3, 4]
+
+
+def test_seeded_and_seed_sensitive():
+    a = make_splits(manifest(30), split_config())
+    assert a.equals(make_splits(manifest(30), split_config()))
+    assert not a["fold"].equals(make_splits(manifest(30), split_config(seed=2))["fold"])
+
+
+def test_groups_never_straddle_folds():
+    groups = pd.Series(list("aabbbccddeeeff"))
+    folds = assign_folds(groups, pd.Series(["x"] * len(groups)), 3, seed=0)
+    assert (pd.DataFrame({"g": groups, "f": folds}).groupby("g")["f"].nunique() == 1).all()
+
+
+def test_strata_are_spread_over_folds():
+    strata = pd.Series(["rare"] * 3 + ["common"] * 27)
+    folds = assign_folds(pd.Series(range(30)).astype(str), strata, 3, seed=5)
+    assert sorted(folds[strata == "rare"]) == [0, 1, 2]
+
+
+def test_too_few_groups():
+    with pytest.raises(ValueError, match="2 groups cannot fill 3 folds"):
+        make_splits(manifest(2), split_config())
+
+
+def test_metadata_ids_match_ignoring_leading_zeros(tmp_path):
+    csv = tmp_path / "types.csv"
+    csv.write_text("image ID,class\n" + "".join(f"{i},{1 + i % 2}\n" for i in range(1, 13)))
+    splits = make_splits(manifest(12), split_config(metadata=str(csv), id_column="image ID",
+                                                    stratify_column="class"))
+    assert splits.set_index("sample_id").at["007", "stratum"] == "2"
+    assert (pd.crosstab(splits["stratum"], splits["fold"]) == 2).all().all()
+
+
+def test_metadata_missing_rows_names_them(tmp_path):
+    csv = tmp_path / "types.csv"
+    csv.write_text("id,class\n1,a\n")
+    with pytest.raises(InputError, match="2 images have no row: 002, 003"):
+        make_splits(manifest(3), split_config(metadata=str(csv), stratify_column="class"))
+
+
+def test_metadata_unknown_column(tmp_path):
+    csv = tmp_path / "types.csv"
+    csv.write_text("id,class\n1,a\n2,b\n3,a\n")
+    with pytest.raises(InputError, match="no column 'type'"):
+        make_splits(manifest(3), split_config(metadata=str(csv), stratify_column="type"))

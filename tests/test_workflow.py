@@ -1,0 +1,100 @@
+"""End to end through Snakemake on a tiny config: outputs, and exactly what reruns after a change."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+
+from cellbench import demo
+
+pytestmark = pytest.mark.workflow
+
+SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
+
+
+def tiny_config(annotations: Path, epochs: int) -> dict:
+    return {
+        "dataset": "tiny",
+        "data": {"format": "labelme", "annotations": str(annotations), "demo": False},
+        "classes": ["background", "cytoplasm", "nucleus"],
+        "split": {"folds": 2, "seed": 1},
+        "augment": {"rotations": 2, "flip": False},
+        "train": {"architectures": ["Unet", "FPN"], "encoder": "resnet18", "epochs": epochs,
+                  "steps_per_epoch": 2, "batch_size": 2, "crop_size": 64, "threads": 1},
+        "report": {"overlay_samples": 2},
+    }
+
+
+def snakemake(workdir: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args],
+        capture_output=True, text=True, env=env, timeout=900)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    return output
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from Snakemake's 'Job stats' table of a dry run."""
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+            if m.group(1) != "total"}
+
+
+def write_config(workdir: Path, epochs: int) -> None:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config(workdir / "annotations", epochs)))
+
+
+def test_pipeline_end_to_end_and_reruns(tmp_path):
+    demo.generate(tmp_path / "annotations", n_images=8, size=64, seed=3)
+    write_config(tmp_path, epochs=1)
+    snakemake(tmp_path)
+
+    root = tmp_path / "results" / "tiny"
+    summary = pd.read_parquet(root / "summary.parquet")
+    assert set(summary["arch"]) == {"Unet", "FPN"}
+    assert set(summary["class"]) == {"cytoplasm", "nucleus", "cell", "foreground_mean"}
+    assert (summary["n_folds"] == 2).all()
+    metrics = pd.read_parquet(root / "metrics.parquet")
+    assert len(metrics) == 2 * 8 * 3  # architectures x out-of-fold images x classes/regions
+    splits = pd.read_parquet(root / "splits.parquet")
+    for arch in ("Unet", "FPN"):
+        for fold in (0, 1):
+            predicted = {p.stem for p in (root / "predictions" / arch / f"fold{fold}").glob("*.png")}
+            assert predicted == set(splits.loc[splits["fold"] == fold, "sample_id"])
+            assert "epoch 1/1" in (root / "logs" / "train" / arch / f"fold{fold}.log").read_text()
+    for name in ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png",
+                 "overlays.png", "model_comparison.md", "model_comparison.html"):
+        assert (root / "report" / name).stat().st_size > 0
+    recorded = yaml.safe_load((root / "run_info" / "config.yaml").read_text())
+    assert recorded["train"]["epochs"] == 1
+    assert "torch" in json.loads((root / "run_info" / "provenance.json").read_text())["versions"]
+
+    assert planned_jobs(snakemake(tmp_path, "-n")) == {}
+
+    write_config(tmp_path, epochs=2)
+    jobs = planned_jobs(snakemake(tmp_path, "-n"))
+    assert jobs == {"train": 4, "predict": 4, "evaluate": 4, "aggregate": 1, "report": 1,
+                    "run_info": 1, "all": 1}
+
+    write_config(tmp_path, epochs=1)
+    assert planned_jobs(snakemake(tmp_path, "-n")) == {}
+    annotation = tmp_path / "annotations" / "demo_03.json"
+    doc = json.loads(annotation.read_text())
+    doc["shapes"][0]["points"][0][0] += 1.0
+    annotation.write_text(json.dumps(doc))
+    jobs = planned_jobs(snakemake(tmp_path, "-n"))
+    assert jobs == {"ingest": 1, "split": 1, "augment": 1, "train": 4, "predict": 4, "evaluate": 4,
+                    "aggregate": 1, "report": 1, "all": 1}
