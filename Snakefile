@@ -2,8 +2,7 @@
 #   snakemake --cores all                          # the demo (config.yaml)
 #   snakemake --cores all --configfile configs/wbc.yaml
 #   snakemake --report results/report.html         # HTML report of the last run
-import sys
-
+# The rules call the cellbench library (python -m cellbench); install it first: pip install -e .
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -13,9 +12,6 @@ configfile: "config.yaml"
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
-
-# The rules run this checkout's library (python -m cellbench), never a stale installed copy.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 
 report: "workflow/report/workflow.rst"

@@ -96,7 +96,9 @@ def test_grey_mask_problems(tmp_path, problem):
     if problem == "missing image":
         (images / "m.png").unlink()
     elif problem == "colour mask":
-        Image.fromarray(np.dstack([np.zeros((4, 4)), np.ones((4, 4)), np.zeros((4, 4))]).astype(np.uint8)).save(masks / "m.png")
+        green = np.zeros((4, 4, 3), np.uint8)
+        green[..., 1] = 1
+        Image.fromarray(green).save(masks / "m.png")
     elif problem == "size mismatch":
         Image.fromarray(np.zeros((5, 4, 3), np.uint8)).save(images / "m.png")
     else:
@@ -119,7 +121,7 @@ def test_wbc_expert_masks_ingest(tmp_path):
 def test_wbc_labelme_polygons_agree_with_expert_masks(tmp_path):
     root = shared("wbc")
     lm = ingest(make_config(root / "labelme"), tmp_path / "lm")
-    gm = ingest(grey_config(root / "masks", root / "images"), tmp_path / "gm")
+    ingest(grey_config(root / "masks", root / "images"), tmp_path / "gm")
     assert len(lm) == 100 and (lm["pixels_nucleus"] > 0).all()  # nuclei-first files keep their nucleus
     dice = {1: [], 2: []}
     for sample_id in lm["sample_id"]:

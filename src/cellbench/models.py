@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 import segmentation_models_pytorch as smp
+import torch
 
 
 def size_divisor(model: torch.nn.Module) -> int:

@@ -14,10 +14,10 @@ from segmentation_models_pytorch.losses import DiceLoss
 
 from cellbench import config as configuration
 from cellbench import metrics, models, provenance
-from cellbench.variants import VariantStore
 from cellbench.fsutil import write_parquet
 from cellbench.images import read_png
 from cellbench.predict import autocast, normalise, predict_image, resolve_device
+from cellbench.variants import VariantStore
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,7 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
     configure_threads(threads)
     device = resolve_device(settings["device"])
     seed = settings["seed"] + fold
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    torch.manual_seed(seed)  # weights; crops and batch order have their own seeded generators
 
     splits = pd.read_parquet(splits_path)
     train_ids, val_ids = fold_members(splits, fold)

@@ -13,4 +13,4 @@ rule augment:
     conda:
         ENV
     shell:
-        "{CELLBENCH} augment --config-json {params.settings:q} --data {input} --out {output} > {log} 2>&1"
+        "python -m cellbench augment --config-json {params.settings:q} --data {input} --out {output} > {log} 2>&1"

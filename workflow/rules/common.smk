@@ -12,10 +12,6 @@ ARCHS = config["train"]["architectures"]
 FOLDS = list(range(config["split"]["folds"]))
 ENV = "../../envs/cellbench.yaml"
 
-# Every step runs the library of this checkout.
-_SRC = str(Path(workflow.basedir) / "src")
-CELLBENCH = f"PYTHONPATH={_SRC}${{PYTHONPATH:+:$PYTHONPATH}} python -m cellbench"
-
 
 wildcard_constraints:
     arch="|".join(ARCHS),

@@ -17,7 +17,7 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "{CELLBENCH} evaluate --config-json {params.settings:q} --arch {wildcards.arch} "
+        "python -m cellbench evaluate --config-json {params.settings:q} --arch {wildcards.arch} "
         "--fold {wildcards.fold} --predictions {input.predictions} --data {input.data} "
         "--splits {input.splits} --out {output} > {log} 2>&1"
 
@@ -33,5 +33,5 @@ rule aggregate:
     conda:
         ENV
     shell:
-        "{CELLBENCH} aggregate --inputs {input} --metrics-out {output.metrics} "
+        "python -m cellbench aggregate --inputs {input} --metrics-out {output.metrics} "
         "--summary-out {output.summary} > {log} 2>&1"

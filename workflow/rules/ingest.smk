@@ -11,7 +11,7 @@ if config["data"]["demo"]:
         conda:
             ENV
         shell:
-            "{CELLBENCH} demo --out {output.annotations} --metadata {output.metadata} > {log} 2>&1"
+            "python -m cellbench demo --out {output.annotations} --metadata {output.metadata} > {log} 2>&1"
 
 
 rule ingest:
@@ -26,7 +26,7 @@ rule ingest:
     conda:
         ENV
     shell:
-        "{CELLBENCH} ingest --config-json {params.settings:q} --out {output} > {log} 2>&1"
+        "python -m cellbench ingest --config-json {params.settings:q} --out {output} > {log} 2>&1"
 
 
 rule run_info:
@@ -39,4 +39,4 @@ rule run_info:
     conda:
         ENV
     shell:
-        "{CELLBENCH} run-info --config-json {params.settings:q} --out {output} > {log} 2>&1"
+        "python -m cellbench run-info --config-json {params.settings:q} --out {output} > {log} 2>&1"

@@ -16,6 +16,6 @@ rule predict:
     conda:
         ENV
     shell:
-        "{CELLBENCH} predict --config-json {params.settings:q} --arch {wildcards.arch} "
+        "python -m cellbench predict --config-json {params.settings:q} --arch {wildcards.arch} "
         "--fold {wildcards.fold} --checkpoint {input.checkpoint} --data {input.data} "
         "--splits {input.splits} --out {output} > {log} 2>&1"

@@ -44,10 +44,10 @@ rule report:
             train={"architectures": ARCHS},
             split={"folds": len(FOLDS)},
         ),
-        out_dir=L.report,
+        out_dir=lambda wildcards, output: os.path.dirname(output[0]),
     log:
         L.log("report"),
     conda:
         ENV
     shell:
-        "{CELLBENCH} report --config-json {params.settings:q} --out {params.out_dir} > {log} 2>&1"
+        "python -m cellbench report --config-json {params.settings:q} --out {params.out_dir} > {log} 2>&1"

@@ -13,5 +13,5 @@ rule split:
     conda:
         ENV
     shell:
-        "{CELLBENCH} split --config-json {params.settings:q} --manifest {input.data}/manifest.parquet "
+        "python -m cellbench split --config-json {params.settings:q} --manifest {input.data}/manifest.parquet "
         "--out {output} > {log} 2>&1"

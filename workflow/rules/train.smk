@@ -22,6 +22,6 @@ rule train:
     conda:
         ENV
     shell:
-        "{CELLBENCH} train --config-json {params.settings:q} --arch {wildcards.arch} "
+        "python -m cellbench train --config-json {params.settings:q} --arch {wildcards.arch} "
         "--fold {wildcards.fold} --data {input.data} --augmented {input.augmented} "
         "--splits {input.splits} --out {params.out_dir} --threads {threads} > {log} 2>&1"
