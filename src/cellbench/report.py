@@ -23,17 +23,18 @@ _CLASS_COLOURS = np.array([[0, 0, 0], [0, 158, 115], [230, 159, 0], [86, 180, 23
 
 
 def _fold_scores(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per fold and class image-wise mean Dice, plus the foreground mean."""
-    classes = metrics[~metrics["is_region"]]
-    per_fold = classes.groupby(["arch", "fold", "class"])["dice"].mean().reset_index()
-    headline = per_fold.groupby(["arch", "fold"])["dice"].mean().reset_index().assign(**{"class": FOREGROUND_MEAN})
+    """Per fold image-wise mean Dice of every class and region, plus the foreground mean."""
+    per_fold = metrics.groupby(["arch", "fold", "class", "is_region"])["dice"].mean().reset_index()
+    classes = per_fold[~per_fold["is_region"]]
+    headline = classes.groupby(["arch", "fold"])["dice"].mean().reset_index().assign(**{"class": FOREGROUND_MEAN})
     return pd.concat([per_fold, headline], ignore_index=True)
 
 
 def plot_dice_by_architecture(summary: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> None:
     """Grouped bars of CV Dice per architecture and class, fold scores as dots, fold SD as bars."""
     archs = ranking(summary)["arch"].tolist()
-    classes = [c for c in summary["class"].unique() if c != FOREGROUND_MEAN] + [FOREGROUND_MEAN]
+    kinds = summary.drop_duplicates("class").set_index("class")["is_region"].drop(FOREGROUND_MEAN)
+    classes = [*kinds.index[~kinds], *kinds.index[kinds], FOREGROUND_MEAN]  # classes, regions, headline
     folds = _fold_scores(metrics)
     width = 0.8 / len(classes)
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(archs) * len(classes) / 2), 4))
@@ -48,9 +49,9 @@ def plot_dice_by_architecture(summary: pd.DataFrame, metrics: pd.DataFrame, path
             ax.scatter(np.full(len(values), x[i]), values, s=10, color="black", zorder=3)
     ax.set_xticks(np.arange(len(archs)), archs)
     ax.set_ylabel("Dice (all out-of-fold images)")
-    ax.set_ylim(0, 1.05)
-    ax.set_title("Cross-validated Dice per architecture (dots: folds, bars: fold SD)")
-    ax.legend(fontsize=8, ncol=len(classes), loc="lower center")
+    ax.set_ylim(0, 1.08)
+    ax.set_title("Cross-validated Dice per architecture (dots: folds, bars: fold SD)", fontsize=10)
+    ax.legend(fontsize=8, ncol=len(classes), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
