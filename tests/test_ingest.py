@@ -63,6 +63,18 @@ def test_failed_rerun_keeps_the_previous_output(tmp_path, demo_raw):
     assert (out / "manifest.parquet").is_file() and (out / "masks" / "demo_01.png").is_file()
 
 
+def test_demo_and_own_annotations_exclude_each_other(tmp_path):
+    from cellbench import config as configuration
+    from cellbench.ingest import annotation_folder
+    both = configuration.complete({"data": {"demo": True, "annotations": str(tmp_path)}})
+    with pytest.raises(ValueError, match="set data.demo: false"):
+        annotation_folder(both)
+    with pytest.raises(ValueError, match="data.annotations must name"):
+        annotation_folder(configuration.complete({}))
+    demo_only = configuration.complete({"dataset": "d", "data": {"demo": True}})
+    assert annotation_folder(demo_only) == tmp_path.__class__("results/d/demo_input/annotations")
+
+
 def test_empty_folder_is_an_error(tmp_path):
     with pytest.raises(InputError, match="no LabelMe"):
         ingest(make_config(tmp_path), tmp_path / "out")

@@ -38,8 +38,10 @@ def _layout(config: dict) -> Layout:
 
 def cmd_demo(args, config):
     from cellbench import demo
-    out = args.out or config["data"]["annotations"]
-    files = demo.generate(Path(out), args.metadata, n_images=args.n_images, size=args.size, seed=args.seed)
+    layout = _layout(config)
+    out = args.out or layout.demo_annotations
+    metadata = args.metadata or (None if args.out else layout.demo_metadata)
+    files = demo.generate(Path(out), metadata, n_images=args.n_images, size=args.size, seed=args.seed)
     log.info("wrote %d demo images with LabelMe annotations to %s", len(files), out)
 
 
@@ -153,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     sub = step("demo", cmd_demo, "generate the synthetic demo dataset (LabelMe JSON + PNG)")
-    sub.add_argument("--out", help="folder for images and JSON (default: data.annotations)")
-    sub.add_argument("--metadata", help="per-image cell-type CSV (default: <out>/cell_types.csv)")
+    sub.add_argument("--out", help="folder for images and JSON (default: results/<dataset>/demo_input/annotations)")
+    sub.add_argument("--metadata", help="per-image cell-type CSV (default: beside the annotations folder, "
+                                        "or <out>/cell_types.csv when --out is given)")
     sub.add_argument("--n-images", type=int, default=24)
     sub.add_argument("--size", type=int, default=128)
     sub.add_argument("--seed", type=int, default=0)

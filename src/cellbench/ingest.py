@@ -13,6 +13,7 @@ from cellbench import greymasks, labelme
 from cellbench.errors import InputError, InputProblem
 from cellbench.fsutil import staged_dir
 from cellbench.images import IMAGE_SUFFIXES, LoadedImage, read_image, write_png
+from cellbench.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,22 @@ class Sample:
     n_stray_pixels: int = 0
 
 
+def annotation_folder(config: dict) -> Path:
+    """Where the annotations are: the generated demo, or data.annotations."""
+    data = config["data"]
+    if data["demo"]:
+        if data["annotations"]:
+            raise ValueError(f"data.demo is true but data.annotations is set ({data['annotations']}): "
+                             "set data.demo: false to benchmark your own annotations")
+        return Path(Layout(config["results"], config["dataset"]).demo_annotations)
+    if not data["annotations"]:
+        raise ValueError("data.annotations must name the annotation folder (or set data.demo: true)")
+    return Path(data["annotations"])
+
+
 def annotation_files(config: dict) -> list[Path]:
     """The files ingest reads for this config (used by Snakemake for its inputs too)."""
-    folder = Path(config["data"]["annotations"])
+    folder = annotation_folder(config)
     pattern = "*.json" if config["data"]["format"] == "labelme" else "*.png"
     return sorted(folder.glob(pattern))
 
@@ -103,7 +117,7 @@ def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
     problems: list[InputProblem] = []
     if not files:
         kind = "LabelMe *.json" if config["data"]["format"] == "labelme" else "mask *.png"
-        raise InputError([InputProblem(Path(config["data"]["annotations"]), f"no {kind} files found")])
+        raise InputError([InputProblem(annotation_folder(config), f"no {kind} files found")])
     reader = _labelme_samples if config["data"]["format"] == "labelme" else _grey_mask_samples
     rows = []
     with staged_dir(out_dir) as stage:

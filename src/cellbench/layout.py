@@ -15,6 +15,14 @@ class Layout:
         return str(self.root.joinpath(*map(str, parts)))
 
     @property
+    def demo_annotations(self) -> str:
+        return self._p("demo_input", "annotations")
+
+    @property
+    def demo_metadata(self) -> str:
+        return self._p("demo_input", "cell_types.csv")
+
+    @property
     def data(self) -> str:
         return self._p("data")
 

@@ -3,11 +3,12 @@ import json
 import os
 
 from cellbench.images import IMAGE_SUFFIXES
-from cellbench.ingest import annotation_files
+from cellbench.ingest import annotation_files, annotation_folder
 from cellbench.layout import Layout
 from cellbench.report import FIGURES, TABLES
 
 L = Layout(config["results"], config["dataset"])
+annotation_folder(config)  # a clear error now for an inconsistent data section
 ARCHS = config["train"]["architectures"]
 FOLDS = list(range(config["split"]["folds"]))
 ENV = "../../envs/cellbench.yaml"
@@ -36,7 +37,7 @@ def ingest_inputs(wildcards):
     """The demo folder when the workflow makes the demo, else every annotation (and image) file."""
     data = config["data"]
     if data["demo"]:
-        return [data["annotations"]]
+        return [L.demo_annotations]
     files = [str(p) for p in annotation_files(config)]
     image_dirs = {data["annotations"]} | ({data["images"]} if data["images"] else set())
     for folder in sorted(image_dirs):

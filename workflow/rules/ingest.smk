@@ -4,8 +4,8 @@ if config["data"]["demo"]:
 
     rule demo_dataset:
         output:
-            annotations=directory(config["data"]["annotations"]),
-            metadata=config["split"]["metadata"] or os.path.join(L.root, "demo_cell_types.csv"),
+            annotations=directory(L.demo_annotations),
+            metadata=L.demo_metadata,
         log:
             L.log("demo"),
         conda:
@@ -20,7 +20,7 @@ rule ingest:
     output:
         directory(L.data),
     params:
-        settings=settings("dataset", "data", "classes", "class_priority"),
+        settings=settings("dataset", "results", "data", "classes", "class_priority"),
     log:
         L.log("ingest"),
     conda:
