@@ -1,9 +1,7 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from cellbench import augment
-from cellbench.variants import VariantStore
 
 
 def test_sixteen_variants_rotations_of_image_and_mirror():
@@ -24,22 +22,6 @@ def test_right_angles_are_exact_and_masks_stay_labels():
     assert np.array_equal(rotated_image, np.rot90(image[:, ::-1]))
     _, oblique = augment.transform(image, mask, 45, False)
     assert set(np.unique(oblique)) <= {0, 1, 2}  # nearest neighbour: no blended labels
-
-
-def test_store_round_trip(demo_data, tmp_path):
-    table = augment.augment(demo_data, tmp_path / "aug", rotations=4, flip=True)
-    manifest = pd.read_parquet(demo_data / "manifest.parquet")
-    assert len(table) == 8 * len(manifest)
-    store = VariantStore(tmp_path / "aug")
-    rows = store.variants_of(["demo_03"])
-    assert len(rows) == 8 and {store.sample_of(r) for r in rows} == {"demo_03"}
-    from cellbench.images import read_png
-    image, mask = store.get(int(rows[0]))
-    assert np.array_equal(image, read_png(demo_data / "images" / "demo_03.png"))
-    assert np.array_equal(mask, read_png(demo_data / "masks" / "demo_03.png"))
-    import pickle
-    copy = pickle.loads(pickle.dumps(store))  # what a data-loader worker receives
-    assert np.array_equal(copy.get(int(rows[5]))[1], store.get(int(rows[5]))[1])
 
 
 @pytest.mark.parametrize("rotations, flip, n", [(1, False, 1), (4, False, 4), (8, True, 16)])
