@@ -46,8 +46,7 @@ def test_too_few_groups():
 def test_metadata_ids_match_ignoring_leading_zeros(tmp_path):
     csv = tmp_path / "types.csv"
     csv.write_text("image ID,class\n" + "".join(f"{i},{1 + i % 2}\n" for i in range(1, 13)))
-    splits = make_splits(manifest(12), split_config(metadata=str(csv), id_column="image ID",
-                                                    stratify_column="class"))
+    splits = make_splits(manifest(12), split_config(id_column="image ID", stratify_column="class"), str(csv))
     assert splits.set_index("sample_id").at["007", "stratum"] == "2"
     assert (pd.crosstab(splits["stratum"], splits["fold"]) == 2).all().all()
 
@@ -56,11 +55,25 @@ def test_metadata_missing_rows_names_them(tmp_path):
     csv = tmp_path / "types.csv"
     csv.write_text("id,class\n1,a\n")
     with pytest.raises(InputError, match="2 images have no row: 002, 003"):
-        make_splits(manifest(3), split_config(metadata=str(csv), stratify_column="class"))
+        make_splits(manifest(3), split_config(stratify_column="class"), str(csv))
 
 
 def test_metadata_unknown_column(tmp_path):
     csv = tmp_path / "types.csv"
     csv.write_text("id,class\n1,a\n2,b\n3,a\n")
     with pytest.raises(InputError, match="no column 'type'"):
-        make_splits(manifest(3), split_config(metadata=str(csv), stratify_column="type"))
+        make_splits(manifest(3), split_config(stratify_column="type"), str(csv))
+
+
+def test_stratifying_without_metadata_says_which_keys():
+    with pytest.raises(ValueError, match="'cell_type' / None\\) need split.metadata"):
+        make_splits(manifest(6), split_config(stratify_column="cell_type"))
+
+
+def test_metadata_path_defaults_to_the_demo_table_only_for_the_demo():
+    from cellbench import config as configuration
+    from cellbench.split import metadata_path
+    assert metadata_path(configuration.complete({"dataset": "d", "data": {"demo": True}})) == \
+        "results/d/demo_input/cell_types.csv"
+    assert metadata_path(configuration.complete({"data": {"demo": False, "annotations": "x"}})) is None
+    assert metadata_path(configuration.complete({"split": {"metadata": "m.csv"}})) == "m.csv"

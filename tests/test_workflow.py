@@ -25,7 +25,7 @@ def tiny_config(annotations: Path, epochs: int) -> dict:
         "dataset": "tiny",
         "data": {"format": "labelme", "annotations": str(annotations), "demo": False},
         "classes": ["background", "cytoplasm", "nucleus"],
-        "split": {"folds": 2, "seed": 1},
+        "split": {"folds": 2, "seed": 1, "stratify_column": None},
         "augment": {"rotations": 2, "flip": False},
         "train": {"architectures": ["Unet", "FPN"], "encoder": "resnet18", "epochs": epochs,
                   "steps_per_epoch": 2, "batch_size": 2, "crop_size": 64, "threads": 1},
@@ -33,11 +33,11 @@ def tiny_config(annotations: Path, epochs: int) -> dict:
     }
 
 
-def snakemake(workdir: Path, *args: str) -> str:
+def snakemake(workdir: Path, *args: str, configfile: str = "config.yaml") -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(
         [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args],
+         "--configfile", str(REPO / "config.yaml"), str(workdir / configfile), "--cores", "2", *args],
         capture_output=True, text=True, env=env, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
@@ -98,3 +98,24 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, "-n"))
     assert jobs == {"ingest": 1, "split": 1, "augment": 1, "train": 4, "predict": 4, "evaluate": 4,
                     "aggregate": 1, "report": 1, "all": 1}
+
+
+def test_demo_mode_generates_its_data_and_reruns_on_an_edited_annotation(tmp_path):
+    """The default run's data path: the workflow writes the demo, then treats it like user data."""
+    overrides = {"dataset": "tinydemo",
+                 "split": {"folds": 2},
+                 "augment": {"rotations": 1, "flip": False},
+                 "train": {"architectures": ["Unet"], "epochs": 1, "steps_per_epoch": 1, "batch_size": 2,
+                           "crop_size": 64, "threads": 1}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(overrides))
+    snakemake(tmp_path, configfile="tiny.yaml")
+    root = tmp_path / "results" / "tinydemo"
+    assert len(list((root / "demo_input" / "annotations").glob("*.json"))) == demo.N_IMAGES
+    assert len(pd.read_parquet(root / "metrics.parquet")) == demo.N_IMAGES * 3
+    assert planned_jobs(snakemake(tmp_path, "-n", configfile="tiny.yaml")) == {}
+    annotation = root / "demo_input" / "annotations" / "demo_07.json"
+    doc = json.loads(annotation.read_text())
+    doc["shapes"][0]["points"][0][1] += 1.0
+    annotation.write_text(json.dumps(doc))
+    jobs = planned_jobs(snakemake(tmp_path, "-n", configfile="tiny.yaml"))
+    assert "demo_dataset" not in jobs and jobs["ingest"] == 1 and jobs["train"] == 2

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cellbench import __version__
+from cellbench import __version__, demo
 from cellbench import config as configuration
 from cellbench.errors import InputError
 from cellbench.layout import Layout
@@ -37,7 +37,6 @@ def _layout(config: dict) -> Layout:
 
 
 def cmd_demo(args, config):
-    from cellbench import demo
     layout = _layout(config)
     out = args.out or layout.demo_annotations
     metadata = args.metadata or (None if args.out else layout.demo_metadata)
@@ -57,7 +56,7 @@ def cmd_split(args, config):
     from cellbench.fsutil import write_parquet
     layout = _layout(config)
     manifest = pd.read_parquet(args.manifest or layout.manifest)
-    splits = split.make_splits(manifest, config["split"])
+    splits = split.make_splits(manifest, config["split"], split.metadata_path(config))
     write_parquet(splits, Path(args.out or layout.splits))
     log.info("fold sizes: %s", splits.groupby("fold").size().to_dict())
     if config["split"]["stratify_column"]:
@@ -158,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--out", help="folder for images and JSON (default: results/<dataset>/demo_input/annotations)")
     sub.add_argument("--metadata", help="per-image cell-type CSV (default: beside the annotations folder, "
                                         "or <out>/cell_types.csv when --out is given)")
-    sub.add_argument("--n-images", type=int, default=24)
+    sub.add_argument("--n-images", type=int, default=demo.N_IMAGES)
     sub.add_argument("--size", type=int, default=128)
     sub.add_argument("--seed", type=int, default=0)
     step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest").add_argument("--out")

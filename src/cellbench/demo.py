@@ -22,6 +22,16 @@ from cellbench.images import write_png
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 EMPTY_IMAGES = (5, 17)
+N_IMAGES = 24
+
+
+def sample_names(n_images: int = N_IMAGES) -> list[str]:
+    return [f"demo_{index:02d}" for index in range(n_images)]
+
+
+def file_names(n_images: int = N_IMAGES) -> list[str]:
+    """Every file the generator writes to its folder (known before it runs)."""
+    return [f"{name}{suffix}" for name in sample_names(n_images) for suffix in (".json", ".png")]
 
 
 def _blob(rng, cx, cy, radius, n_points=40, roughness=0.12, elongation=0.25):
@@ -124,7 +134,7 @@ def _red_cells(rng, size, n):
     return mask
 
 
-def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = 24, size: int = 128,
+def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = N_IMAGES, size: int = 128,
              seed: int = 0) -> list[Path]:
     """Write ``n_images`` PNG images with their LabelMe JSON files to ``out_dir``, and a per-image
     cell-type table (for stratified folds) to ``metadata_csv`` (default: out_dir/cell_types.csv)."""
@@ -132,8 +142,7 @@ def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = 24
     written = []
     with staged_dir(Path(out_dir)) as stage:
         types = ["image_id,cell_type"]
-        for index in range(n_images):
-            name = f"demo_{index:02d}"
+        for index, name in enumerate(sample_names(n_images)):
             style = {"circle_cells": index % 6 == 2, "circle_nucleus": index % 8 == 5,
                      "rect_nucleus": index % 9 == 7, "nucleus_first": index % 5 == 1}
             n_cells = 0 if index in EMPTY_IMAGES else int(rng.integers(1, 5))

@@ -8,6 +8,16 @@ import numpy as np
 import pandas as pd
 
 from cellbench.errors import InputError, InputProblem
+from cellbench.layout import Layout
+
+
+def metadata_path(config: dict) -> str | None:
+    """The per-image metadata CSV: split.metadata, else the demo's cell types when data.demo is set."""
+    if config["split"]["metadata"]:
+        return config["split"]["metadata"]
+    if config["data"]["demo"]:
+        return Layout(config["results"], config["dataset"]).demo_metadata
+    return None
 
 
 def _id_key(value) -> str:
@@ -69,27 +79,28 @@ def assign_folds(groups: pd.Series, strata: pd.Series, n_folds: int, seed: int) 
     return frame["group"].map(fold_of_group).astype(int)
 
 
-def make_splits(manifest: pd.DataFrame, split: dict) -> pd.DataFrame:
-    """splits table: sample_id, group, stratum, fold."""
+def make_splits(manifest: pd.DataFrame, split: dict, metadata: str | None = None) -> pd.DataFrame:
+    """splits table: sample_id, group, stratum, fold (``metadata``: see metadata_path)."""
     sample_ids = manifest["sample_id"].tolist()
     groups = pd.Series(sample_ids, dtype=str)
     strata = pd.Series(["all"] * len(sample_ids), dtype=str)
-    if split["metadata"]:
-        meta = read_metadata(split["metadata"], split["id_column"], sample_ids)
+    if metadata:
+        meta = read_metadata(metadata, split["id_column"], sample_ids)
         for key, target in (("stratify_column", "strata"), ("group_column", "groups")):
             column = split[key]
             if column is None:
                 continue
             if column not in meta.columns:
-                raise InputError([InputProblem(Path(split["metadata"]),
-                                               f"no column {column!r} (split.{key})")])
+                raise InputError([InputProblem(Path(metadata), f"no column {column!r} (split.{key})")])
             values = meta[column].fillna("NA").reset_index(drop=True)
             if target == "strata":
                 strata = values
             else:
                 groups = values
     elif split["stratify_column"] or split["group_column"]:
-        raise ValueError("split.stratify_column / group_column need split.metadata")
+        raise ValueError(f"split.stratify_column / group_column ({split['stratify_column']!r} / "
+                         f"{split['group_column']!r}) need split.metadata, a CSV with one row per image; "
+                         "set them to null to split without metadata")
     folds = assign_folds(groups, strata, split["folds"], split["seed"])
     return pd.DataFrame({"sample_id": sample_ids, "group": groups.values,
                          "stratum": strata.values, "fold": folds.values})

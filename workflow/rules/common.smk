@@ -2,9 +2,11 @@
 import json
 import os
 
+from cellbench import demo
 from cellbench.images import IMAGE_SUFFIXES
 from cellbench.ingest import annotation_files, annotation_folder
 from cellbench.layout import Layout
+from cellbench.split import metadata_path
 from cellbench.report import FIGURES, TABLES
 
 L = Layout(config["results"], config["dataset"])
@@ -33,11 +35,16 @@ def train_settings():
     return {k: v for k, v in config["train"].items() if k not in ignored}
 
 
+def demo_files():
+    """The demo generator's files (their names are fixed, so they can be declared)."""
+    return [os.path.join(L.demo_annotations, name) for name in demo.file_names()]
+
+
 def ingest_inputs(wildcards):
-    """The demo folder when the workflow makes the demo, else every annotation (and image) file."""
+    """Every annotation (and image) file: an edited one reruns ingest and what follows."""
     data = config["data"]
     if data["demo"]:
-        return [L.demo_annotations]
+        return demo_files()
     files = [str(p) for p in annotation_files(config)]
     image_dirs = {data["annotations"]} | ({data["images"]} if data["images"] else set())
     for folder in sorted(image_dirs):
@@ -48,8 +55,8 @@ def ingest_inputs(wildcards):
 
 def split_inputs(wildcards):
     inputs = {"data": L.data}
-    if config["split"]["metadata"]:
-        inputs["metadata"] = config["split"]["metadata"]
+    if metadata_path(config):
+        inputs["metadata"] = metadata_path(config)
     return inputs
 
 

@@ -4,14 +4,16 @@ if config["data"]["demo"]:
 
     rule demo_dataset:
         output:
-            annotations=directory(L.demo_annotations),
+            annotations=demo_files(),
             metadata=L.demo_metadata,
+        params:
+            folder=lambda wildcards, output: os.path.dirname(output.annotations[0]),
         log:
             L.log("demo"),
         conda:
             ENV
         shell:
-            "python -m cellbench demo --out {output.annotations} --metadata {output.metadata} > {log} 2>&1"
+            "python -m cellbench demo --out {params.folder} --metadata {output.metadata} > {log} 2>&1"
 
 
 rule ingest:

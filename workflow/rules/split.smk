@@ -7,7 +7,7 @@ rule split:
     output:
         L.splits,
     params:
-        settings=settings("dataset", "split"),
+        settings=settings("dataset", "results", "split", data={"demo": config["data"]["demo"]}),
     log:
         L.log("split"),
     conda:
