@@ -7,15 +7,18 @@ cellbench.variants.VariantStore).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import albumentations as A
-import cv2
-import numpy as np
-import pandas as pd
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network call on import (offline nodes)
 
-from cellbench.fsutil import staged_dir
-from cellbench.images import read_png
+import albumentations as A  # noqa: E402
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from cellbench.fsutil import staged_dir  # noqa: E402
+from cellbench.images import read_png  # noqa: E402
 
 
 def variant_specs(rotations: int, flip: bool) -> list[tuple[float, bool]]:

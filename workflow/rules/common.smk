@@ -6,8 +6,8 @@ from cellbench import demo
 from cellbench.images import IMAGE_SUFFIXES
 from cellbench.ingest import annotation_files, annotation_folder
 from cellbench.layout import Layout
-from cellbench.split import metadata_path
 from cellbench.report import FIGURES, TABLES
+from cellbench.split import metadata_path
 
 L = Layout(config["results"], config["dataset"])
 annotation_folder(config)  # a clear error now for an inconsistent data section
