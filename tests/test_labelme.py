@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from cellbench import labelme
+from cellbench.classmaps import IGNORE_INDEX
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 
@@ -196,3 +197,29 @@ def test_alias_to_unknown_class_is_a_config_error():
 def test_relabel_sequential_keeps_order():
     out = labelme.relabel_sequential(np.array([[0, 7, 3], [7, 0, 3]]))
     assert out.tolist() == [[0, 2, 1], [2, 0, 1]] and out.dtype == np.uint16
+
+
+# ---- ignore regions, file order, LabelMe's object grouping ----
+
+IGNORE = shape("__ignore__", [[0, 0], [4, 0], [4, 4], [0, 4]])
+
+
+def test_ignore_label_becomes_the_ignore_index_and_no_object(tmp_path):
+    annotation, problems = read(write_labelme(tmp_path, [IGNORE, CELL]))
+    assert problems == []
+    class_map, instances = maps(annotation)
+    assert class_map[1, 1] == IGNORE_INDEX and class_map[3, 3] == IGNORE_INDEX  # on top of the cell
+    assert instances[3, 3] == 0 and instances[8, 8] == 1
+
+
+def test_file_order_paints_later_shapes_on_top(tmp_path):
+    annotation, _ = read(write_labelme(tmp_path, [NUCLEUS, CELL]))
+    class_map, _ = maps(annotation, priority="file")
+    assert not (class_map == 2).any()  # the cytoplasm listed last covers the nucleus, as in LabelMe
+
+
+def test_labelme_instance_mode_keeps_labels_apart(tmp_path):
+    annotation, _ = read(write_labelme(tmp_path, [CELL, NUCLEUS]))
+    _, cells = labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "cell")
+    _, objects = labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "labelme")
+    assert cells.max() == 1 and objects.max() == 2 and objects[8, 8] != objects[3, 3]

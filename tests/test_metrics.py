@@ -73,3 +73,11 @@ def test_foreground_dice_ignores_empty_pairs():
 def test_evaluate_fold_requires_every_prediction():
     with pytest.raises(ValueError, match="no prediction"):
         metrics.evaluate_fold({"a": np.zeros((2, 2), np.uint8)}, {}, CLASSES)
+
+
+def test_ignored_pixels_are_not_counted():
+    truth = np.array([[1, 255, 255, 0]])
+    pred = np.array([[1, 2, 1, 0]])
+    rows = rows_by_class(truth, pred)
+    assert (rows["cytoplasm"]["tp"], rows["cytoplasm"]["fp"], rows["cytoplasm"]["tn"]) == (1, 0, 1)
+    assert np.isnan(rows["nucleus"]["dice"])  # its only prediction lies in the ignored region

@@ -87,3 +87,16 @@ def test_crop_size_must_fit_the_architecture(prepared, demo_data, demo_raw, tmp_
 def test_pad_to_handles_tiny_images():
     image, mask = train._pad_to(np.zeros((5, 3, 3), np.uint8), np.zeros((5, 3), np.uint8), 32)
     assert image.shape[:2] == mask.shape and min(mask.shape) >= 32
+
+
+def test_loss_ignores_ignored_pixels():
+    from cellbench.classmaps import IGNORE_INDEX
+    loss = train.segmentation_loss(dice_weight=1.0)
+    target = torch.tensor([[[1, 2], [0, IGNORE_INDEX]]])
+    logits = torch.randn(1, 3, 2, 2, requires_grad=True)
+    value = loss(logits, target)
+    value.backward()
+    assert torch.isfinite(value) and logits.grad[0, :, 1, 1].abs().sum() == 0
+    other = logits.detach().clone()
+    other[0, :, 1, 1] = torch.tensor([9.0, -9.0, 3.0])
+    assert torch.allclose(loss(other, target), value.detach())

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cellbench import greymasks, labelme
+from cellbench.classmaps import IGNORE_INDEX
 from cellbench.errors import InputError, InputProblem
 from cellbench.fsutil import staged_dir
 from cellbench.images import IMAGE_SUFFIXES, LoadedImage, read_image, write_png
@@ -55,8 +56,8 @@ def _labelme_samples(files: list[Path], config: dict, problems: list[InputProble
             path, config["classes"], data["label_aliases"], data["unknown_labels"])
         problems.extend(found)
         if annotation is not None:
-            class_map, instance_map = labelme.to_maps(annotation.shapes, annotation.shape_hw,
-                                                      config["classes"], config["class_priority"])
+            class_map, instance_map = labelme.to_maps(annotation.shapes, annotation.shape_hw, config["classes"],
+                                                      config["class_priority"], data["instance_mode"])
             yield Sample(path.stem, path, annotation.image, class_map, instance_map)
 
 
@@ -142,7 +143,7 @@ def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
 
 def _manifest_row(sample: Sample, name: str, classes: list[str]) -> dict:
     height, width = sample.class_map.shape
-    counts = np.bincount(sample.class_map.ravel(), minlength=len(classes))
+    counts = np.bincount(sample.class_map.ravel(), minlength=IGNORE_INDEX + 1)
     row = {
         "sample_id": sample.sample_id,
         "image": f"images/{name}",
@@ -156,7 +157,8 @@ def _manifest_row(sample: Sample, name: str, classes: list[str]) -> dict:
         "source_mode": sample.image.source_mode,
         "intensity_scale": sample.image.intensity_scale,
     }
-    row.update({f"pixels_{name}": int(n) for name, n in zip(classes, counts, strict=True)})
+    row.update({f"pixels_{name}": int(counts[i]) for i, name in enumerate(classes)})
+    row["pixels_ignored"] = int(counts[IGNORE_INDEX])
     return row
 
 

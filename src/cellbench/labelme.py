@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cellbench.classmaps import IGNORE_INDEX, IGNORE_LABEL
 from cellbench.errors import InputProblem
 from cellbench.images import LoadedImage, read_image
 
@@ -62,8 +63,9 @@ def normalise_label(label: str) -> str:
 
 
 def label_lookup(classes: list[str], aliases: dict[str, str]) -> dict[str, str]:
-    """Map normalised labels (class names and aliases) to class names."""
+    """Map normalised labels (class names, aliases and `__ignore__`) to class names."""
     lookup = {normalise_label(name): name for name in classes}
+    lookup[normalise_label(IGNORE_LABEL)] = IGNORE_LABEL
     for alias, target in aliases.items():
         if target not in classes:
             raise ValueError(f"label alias {alias!r} points at {target!r}, which is not a class")
@@ -240,19 +242,33 @@ def rasterise(shape: Shape, height: int, width: int) -> np.ndarray:
     return np.asarray(canvas, dtype=bool)
 
 
-def paint_order(classes: list[str], priority: list[str] | None) -> dict[str, int]:
-    """Rank of each class when painting: higher ranks are painted later, i.e. lie on top."""
+def paint_order(classes: list[str], priority: list[str] | str | None) -> dict[str, int]:
+    """Rank of each class when painting: higher ranks lie on top (`__ignore__` above all).
+
+    ``priority`` lists classes highest first; None puts later classes on top; "file" ranks all
+    classes equally, so that shapes are painted in file order as LabelMe does.
+    """
+    if priority == "file":
+        return {name: 0 for name in [*classes, IGNORE_LABEL]}
     top_first = list(priority or [])
     unknown = [c for c in top_first if c not in classes]
     if unknown:
         raise ValueError(f"class_priority names unknown classes: {unknown}")
     rest = [c for c in reversed(classes) if c not in top_first]  # later classes on top by default
-    bottom_to_top = list(reversed(top_first + rest))
+    bottom_to_top = [*reversed(top_first + rest), IGNORE_LABEL]
     return {name: rank for rank, name in enumerate(bottom_to_top)}
 
 
-def _instance_keys(shapes: list[Shape], masks: list[np.ndarray], rank: dict[str, int]) -> list[tuple]:
-    """Group shapes into objects: a shared group_id, else containment in a lower-ranked shape."""
+def _instance_keys(shapes: list[Shape], masks: list[np.ndarray], rank: dict[str, int],
+                   mode: str) -> list[tuple]:
+    """Group shapes into objects.
+
+    cell: a shared group_id across labels (a cell is its cytoplasm and nucleus), else an ungrouped
+    shape joins the smallest lower-ranked shape containing its centre. labelme: one object per
+    (label, group_id), as LabelMe's own export.
+    """
+    if mode == "labelme":
+        return [(s.class_name, s.group_id) if s.group_id is not None else ("shape", s.index) for s in shapes]
     keys: list[tuple] = [("group", s.group_id) if s.group_id is not None else ("shape", s.index)
                          for s in shapes]
     for i, shape in enumerate(shapes):
@@ -269,18 +285,19 @@ def _instance_keys(shapes: list[Shape], masks: list[np.ndarray], rank: dict[str,
 
 
 def to_maps(shapes: list[Shape], shape_hw: tuple[int, int], classes: list[str],
-            priority: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+            priority: list[str] | str | None = None, instance_mode: str = "cell") -> tuple[np.ndarray, np.ndarray]:
     """Class-index map (uint8) and instance map (uint16, 1..N in order of first appearance).
 
-    Class priority, never file order, decides which class lies on top; shapes sharing a group_id
-    form one object, and an ungrouped shape joins the lower-ranked shape containing its centre
-    (a nucleus joins its cell).
+    Class priority decides which class lies on top (see paint_order; "file" = LabelMe's file
+    order). `__ignore__` regions become IGNORE_INDEX in the class map and 0 in the instance map.
+    Objects are formed as _instance_keys describes.
     """
     height, width = shape_hw
     rank = paint_order(classes, priority)
-    class_index = {name: i for i, name in enumerate(classes)}
+    value = {**{name: i for i, name in enumerate(classes)}, IGNORE_LABEL: IGNORE_INDEX}
     masks = [rasterise(s, height, width) for s in shapes]
-    keys = _instance_keys(shapes, masks, rank)
+    containment_rank = rank if priority != "file" else paint_order(classes, None)
+    keys = _instance_keys(shapes, masks, containment_rank, instance_mode)
     ids: dict[tuple, int] = {}
     for key in keys:
         ids.setdefault(key, len(ids) + 1)
@@ -288,9 +305,10 @@ def to_maps(shapes: list[Shape], shape_hw: tuple[int, int], classes: list[str],
     instance_map = np.zeros((height, width), dtype=np.int64)
     order = sorted(range(len(shapes)), key=lambda i: (rank[shapes[i].class_name], i))
     for i in order:
-        class_map[masks[i]] = class_index[shapes[i].class_name]
-        if class_index[shapes[i].class_name] != 0:
-            instance_map[masks[i]] = ids[keys[i]]
+        class_value = value[shapes[i].class_name]
+        class_map[masks[i]] = class_value
+        is_object = class_value not in (0, IGNORE_INDEX)
+        instance_map[masks[i]] = ids[keys[i]] if is_object else 0
     return class_map, relabel_sequential(instance_map)
 
 

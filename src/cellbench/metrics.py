@@ -9,14 +9,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cellbench.classmaps import IGNORE_INDEX
+
 COUNT_COLUMNS = ["tp", "fp", "fn", "tn"]
 SCORE_COLUMNS = ["dice", "iou", "precision", "recall"]
 
 
 def confusion(truth: np.ndarray, prediction: np.ndarray, n_classes: int) -> np.ndarray:
-    """C x C pixel counts, rows = truth, columns = prediction."""
+    """C x C pixel counts, rows = truth, columns = prediction; ignored truth pixels are left out."""
     if truth.shape != prediction.shape:
         raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} differ in shape")
+    scored = truth != IGNORE_INDEX
+    if not scored.all():
+        truth, prediction = truth[scored], prediction[scored]
     flat = truth.astype(np.int64).ravel() * n_classes + prediction.astype(np.int64).ravel()
     return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cellbench.aggregate import FOREGROUND_MEAN, ranking  # noqa: E402
+from cellbench.classmaps import IGNORE_INDEX  # noqa: E402
 from cellbench.images import read_png  # noqa: E402
 
 FIGURES = ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png", "overlays.png")
@@ -94,8 +95,9 @@ def plot_training_curves(histories: pd.DataFrame, path: Path) -> None:
 
 
 def colourise(class_map: np.ndarray, image: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """Class colours blended over the image (background left as is)."""
+    """Class colours blended over the image (background left as is, ignored regions grey)."""
     colours = _CLASS_COLOURS[np.minimum(class_map, len(_CLASS_COLOURS) - 1)]
+    colours[class_map == IGNORE_INDEX] = 0.5
     out = image.astype(np.float64) / 255
     fg = class_map > 0
     out[fg] = (1 - alpha) * out[fg] + alpha * colours[fg]

@@ -14,6 +14,7 @@ from segmentation_models_pytorch.losses import DiceLoss
 
 from cellbench import config as configuration
 from cellbench import metrics, models, provenance
+from cellbench.classmaps import IGNORE_INDEX
 from cellbench.fsutil import write_parquet
 from cellbench.images import read_png
 from cellbench.predict import autocast, normalise, predict_image, resolve_device
@@ -68,6 +69,17 @@ def channel_stats(images: list[np.ndarray]) -> tuple[list[float], list[float]]:
     return pixels.mean(0).tolist(), np.maximum(pixels.std(0), 1e-3).tolist()
 
 
+def segmentation_loss(dice_weight: float):
+    """Cross-entropy + dice_weight x soft multiclass Dice; ignored pixels count in neither."""
+    cross_entropy = torch.nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+    dice = DiceLoss("multiclass", from_logits=True, ignore_index=IGNORE_INDEX)
+
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return cross_entropy(logits, target) + dice_weight * dice(logits, target)
+
+    return loss
+
+
 def configure_threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
     try:
@@ -109,8 +121,7 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
     use_amp = settings["amp"] and device.type == "cuda"
     fp16 = use_amp and not torch.cuda.is_bf16_supported()
     scaler = torch.amp.GradScaler("cuda", enabled=fp16)
-    cross_entropy = torch.nn.CrossEntropyLoss()
-    dice_loss = DiceLoss("multiclass", from_logits=True)
+    loss_fn = segmentation_loss(settings["dice_weight"])
     mean_t = torch.tensor(mean, device=device)
     std_t = torch.tensor(std, device=device)
 
@@ -149,7 +160,7 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
             y = masks.to(device, non_blocking=True)
             with autocast(device, settings["amp"]):
                 logits = model(x)
-                loss = cross_entropy(logits, y) + settings["dice_weight"] * dice_loss(logits, y)
+                loss = loss_fn(logits, y)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
