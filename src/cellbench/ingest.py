@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellbench import greymasks, labelme
+from cellbench import greymasks, instancemasks, labelme
 from cellbench.classmaps import IGNORE_INDEX
 from cellbench.errors import InputError, InputProblem
 from cellbench.fsutil import staged_dir
@@ -30,7 +30,7 @@ class Sample:
 
 
 def annotation_folder(config: dict) -> Path:
-    """Where the annotations are: the generated demo, or data.annotations."""
+    """Where the annotations are: the generated demo, or data.annotations (for rle_csv: the CSV)."""
     data = config["data"]
     if data["demo"]:
         if data["annotations"]:
@@ -42,11 +42,33 @@ def annotation_folder(config: dict) -> Path:
     return Path(data["annotations"])
 
 
+_ANNOTATION_PATTERNS = {"labelme": "*.json", "grey_masks": "*.png", "instance_folders": "*/masks/*.png"}
+_DESCRIPTIONS = {"labelme": "LabelMe *.json files", "grey_masks": "mask *.png files",
+                 "instance_folders": "<id>/masks/*.png files", "rle_csv": "run-length CSV"}
+
+
 def annotation_files(config: dict) -> list[Path]:
-    """The files ingest reads for this config (used by Snakemake for its inputs too)."""
-    folder = annotation_folder(config)
-    pattern = "*.json" if config["data"]["format"] == "labelme" else "*.png"
-    return sorted(folder.glob(pattern))
+    """The annotation files of this config (for rle_csv: the CSV itself, if it exists)."""
+    source = annotation_folder(config)
+    if config["data"]["format"] == "rle_csv":
+        return [source] if source.is_file() else []
+    return sorted(source.glob(_ANNOTATION_PATTERNS[config["data"]["format"]]))
+
+
+def input_files(config: dict) -> list[Path]:
+    """Every file ingest reads, known before it runs: Snakemake's inputs of the ingest rule, so that
+    an edited annotation or image reruns ingest and everything after it."""
+    data = config["data"]
+    files = annotation_files(config)
+    folders = [annotation_folder(config)] if data["format"] != "rle_csv" else []
+    folders += [Path(data["images"])] if data["images"] else []
+    seen = set(files)
+    for folder in dict.fromkeys(folders):
+        if folder.is_dir():
+            images = [p for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p not in seen]
+            seen.update(images)
+            files += images
+    return files
 
 
 def _labelme_samples(files: list[Path], config: dict, problems: list[InputProblem]):
@@ -62,9 +84,11 @@ def _labelme_samples(files: list[Path], config: dict, problems: list[InputProble
 
 
 def _image_index(folder: Path, problems: list[InputProblem]) -> dict[str, Path]:
+    """Images by file stem: <folder>/<stem>.<ext>, or the DSB layout <folder>/<id>/images/<id>.<ext>."""
     index: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
+    candidates = [*sorted(folder.iterdir()), *sorted(folder.glob("*/images/*"))]
+    for path in candidates:
+        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
             continue
         if path.stem in index:
             problems.append(InputProblem(path, f"two images share the name {path.stem!r}: "
@@ -73,25 +97,39 @@ def _image_index(folder: Path, problems: list[InputProblem]) -> dict[str, Path]:
     return index
 
 
-def _grey_mask_samples(files: list[Path], config: dict, problems: list[InputProblem]):
+def _images_by_stem(config: dict, problems: list[InputProblem]) -> dict[str, Path] | None:
     data = config["data"]
     if not data["images"]:
-        raise ValueError("data.images must name the image folder when data.format is grey_masks")
+        raise ValueError(f"data.images must name the image folder when data.format is {data['format']}")
     image_dir = Path(data["images"])
     if not image_dir.is_dir():
         problems.append(InputProblem(image_dir, "image folder does not exist"))
+        return None
+    return _image_index(image_dir, problems)
+
+
+def _read_image_or_report(path: Path, problems: list[InputProblem]) -> LoadedImage | None:
+    try:
+        return read_image(path)
+    except (OSError, ValueError) as err:
+        problems.append(InputProblem(path, f"image cannot be read ({err})"))
+        return None
+
+
+def _grey_mask_samples(files: list[Path], config: dict, problems: list[InputProblem]):
+    data = config["data"]
+    images = _images_by_stem(config, problems)
+    if images is None:
         return
-    images = _image_index(image_dir, problems)
+    image_dir = Path(data["images"])
     lut, exact = greymasks.level_lookup(data["grey_levels"], config["classes"])
     for path in files:
         image_path = images.get(path.stem)
         if image_path is None:
             problems.append(InputProblem(path, f"no image named {path.stem}.* in {image_dir}"))
             continue
-        try:
-            image = read_image(image_path)
-        except (OSError, ValueError) as err:
-            problems.append(InputProblem(image_path, f"image cannot be read ({err})"))
+        image = _read_image_or_report(image_path, problems)
+        if image is None:
             continue
         class_map, n_stray, found = greymasks.read_grey_mask(path, lut, exact)
         problems.extend(found)
@@ -107,6 +145,52 @@ def _grey_mask_samples(files: list[Path], config: dict, problems: list[InputProb
         yield Sample(path.stem, path, image, class_map, greymasks.cell_instances(class_map), n_stray)
 
 
+def _instance_folder_samples(files: list[Path], config: dict, problems: list[InputProblem]):
+    class_index = instancemasks.object_class_index(config["classes"], config["data"]["object_class"])
+    for sample_dir in sorted({path.parent.parent for path in files}):
+        images = [p for p in sorted((sample_dir / "images").glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+        if len(images) != 1:
+            problems.append(InputProblem(sample_dir / "images", f"expected one image, found {len(images)}"))
+            continue
+        image = _read_image_or_report(images[0], problems)
+        if image is None:
+            continue
+        masks = instancemasks.read_mask_folder(sample_dir, image.rgb.shape[:2], problems)
+        if masks is not None:
+            yield _instance_sample(sample_dir.name, sample_dir / "masks", image, masks, class_index)
+
+
+def _rle_samples(files: list[Path], config: dict, problems: list[InputProblem]):
+    class_index = instancemasks.object_class_index(config["classes"], config["data"]["object_class"])
+    csv = files[0]
+    rows = instancemasks.read_rle_csv(csv, problems)
+    images = _images_by_stem(config, problems)
+    if images is None:
+        return
+    for image_id in sorted(rows):
+        if image_id not in images:
+            problems.append(InputProblem(csv, f"no image named {image_id}.* in {config['data']['images']}"))
+            continue
+        image = _read_image_or_report(images[image_id], problems)
+        if image is None:
+            continue
+        masks = instancemasks.decode_rows(csv, rows[image_id], image.rgb.shape[:2], problems)
+        if masks is not None:
+            yield _instance_sample(image_id, csv, image, masks, class_index)
+
+
+def _instance_sample(sample_id: str, source: Path, image: LoadedImage, masks: list[np.ndarray],
+                     class_index: int) -> Sample:
+    class_map, instance_map, overlap = instancemasks.paint(masks, image.rgb.shape[:2], class_index)
+    if overlap:
+        log.warning("%s: %d pixels belong to more than one object; the later object keeps them", source, overlap)
+    return Sample(sample_id, source, image, class_map, instance_map)
+
+
+_READERS = {"labelme": _labelme_samples, "grey_masks": _grey_mask_samples,
+            "instance_folders": _instance_folder_samples, "rle_csv": _rle_samples}
+
+
 def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
     """Read every annotated image, check it, and write the normalised dataset to ``out_dir``.
 
@@ -117,9 +201,9 @@ def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
     files = annotation_files(config)
     problems: list[InputProblem] = []
     if not files:
-        kind = "LabelMe *.json" if config["data"]["format"] == "labelme" else "mask *.png"
-        raise InputError([InputProblem(annotation_folder(config), f"no {kind} files found")])
-    reader = _labelme_samples if config["data"]["format"] == "labelme" else _grey_mask_samples
+        kind = _DESCRIPTIONS[config["data"]["format"]]
+        raise InputError([InputProblem(annotation_folder(config), f"no {kind} found")])
+    reader = _READERS[config["data"]["format"]]
     rows = []
     with staged_dir(out_dir) as stage:
         for sub in ("images", "masks", "instances"):

@@ -3,8 +3,7 @@ import json
 import os
 
 from cellbench import demo
-from cellbench.images import IMAGE_SUFFIXES
-from cellbench.ingest import annotation_files, annotation_folder
+from cellbench.ingest import annotation_folder, input_files
 from cellbench.layout import Layout
 from cellbench.report import FIGURES, TABLES
 from cellbench.split import metadata_path
@@ -42,15 +41,9 @@ def demo_files():
 
 def ingest_inputs(wildcards):
     """Every annotation (and image) file: an edited one reruns ingest and what follows."""
-    data = config["data"]
-    if data["demo"]:
+    if config["data"]["demo"]:
         return demo_files()
-    files = [str(p) for p in annotation_files(config)]
-    image_dirs = {data["annotations"]} | ({data["images"]} if data["images"] else set())
-    for folder in sorted(image_dirs):
-        if os.path.isdir(folder):
-            files += sorted(str(p) for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return files
+    return [str(p) for p in input_files(config)]
 
 
 def split_inputs(wildcards):
