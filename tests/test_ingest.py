@@ -141,4 +141,4 @@ def test_wbc_labelme_polygons_agree_with_expert_masks(tmp_path):
         b = read_png(tmp_path / "gm" / "masks" / f"{sample_id}.png")
         for c in dice:
             dice[c].append(2 * ((a == c) & (b == c)).sum() / ((a == c).sum() + (b == c).sum()))
-    assert np.mean(dice[1]) > 0.95 and np.mean(dice[2]) > 0.97
+    assert np.mean(dice[1]) >= 0.97 and np.mean(dice[2]) >= 0.98  # measured: 0.9746 and 0.9859
