@@ -25,3 +25,28 @@ def test_config_files_and_overrides(tmp_path, demo_raw):
     assert main(["demo", "--config", str(REPO / "config.yaml"), "--out", str(out), "--n-images", "3",
                  "--metadata", str(tmp_path / "types.csv")]) == 0
     assert len(list(out.glob("*.json"))) == 3 and (tmp_path / "types.csv").is_file()
+
+
+def test_validate_lists_every_problem_and_writes_nothing(tmp_path, demo_raw, capsys):
+    for name in ("demo_00", "demo_01", "demo_02"):
+        for suffix in (".json", ".png"):
+            (tmp_path / f"{name}{suffix}").write_bytes((demo_raw / f"{name}{suffix}").read_bytes())
+    doc = json.loads((tmp_path / "demo_01.json").read_text())
+    doc["shapes"][0]["label"] = "platelet"
+    doc["shapes"][1]["points"] = [[1, 1]]
+    (tmp_path / "demo_01.json").write_text(json.dumps(doc))
+    (tmp_path / "demo_02.png").unlink()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    settings = json.dumps({"dataset": "x", "results": str(tmp_path / "results"),
+                           "data": {"annotations": str(tmp_path), "demo": False}})
+    assert main(["validate", "--config-json", settings]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("1 images fine, 3 problems")
+    assert any("demo_01.json: shape 0: unknown label 'platelet'" in line for line in out)
+    assert any("demo_01.json: shape 1" in line and "needs at least 3 points" in line for line in out)
+    assert any("demo_02.json: image not found" in line for line in out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    doc["shapes"][0]["label"], doc["shapes"][1]["points"] = "cytoplasm", [[1, 1], [5, 1], [5, 5]]
+    (tmp_path / "demo_01.json").write_text(json.dumps(doc))
+    (tmp_path / "demo_02.json").unlink()
+    assert main(["validate", "--config-json", settings]) == 0

@@ -51,6 +51,16 @@ def cmd_ingest(args, config):
              manifest["n_stray_pixels"].sum())
 
 
+def cmd_validate(args, config):
+    from cellbench import ingest
+    good, problems = ingest.find_problems(config)
+    for problem in problems:
+        print(problem)
+    print(f"{good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
+          f"({config['data']['format']}: {ingest.annotation_folder(config)})")
+    return 1 if problems else 0
+
+
 def cmd_split(args, config):
     from cellbench import split
     from cellbench.fsutil import write_parquet
@@ -160,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--n-images", type=int, default=demo.N_IMAGES)
     sub.add_argument("--size", type=int, default=128)
     sub.add_argument("--seed", type=int, default=0)
+    step("validate", cmd_validate, "check every annotation like a linter, write nothing (exit 1 on problems)")
     step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest").add_argument("--out")
     sub = step("split", cmd_split, "grouped (stratified) K-fold split -> splits.parquet")
     sub.add_argument("--manifest")
@@ -195,11 +206,11 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     try:
         config = _load_config(args)
-        args.func(args, config)
+        status = args.func(args, config)
     except InputError as err:
         print(f"cellbench {args.step}: {err}", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as err:
         print(f"cellbench {args.step}: error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0

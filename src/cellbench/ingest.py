@@ -191,6 +191,16 @@ _READERS = {"labelme": _labelme_samples, "grey_masks": _grey_mask_samples,
             "instance_folders": _instance_folder_samples, "rle_csv": _rle_samples}
 
 
+def find_problems(config: dict) -> tuple[int, list[InputProblem]]:
+    """Check every input as ingest would, writing nothing: (number of good samples, problems)."""
+    files = annotation_files(config)
+    if not files:
+        return 0, [InputProblem(annotation_folder(config), f"no {_DESCRIPTIONS[config['data']['format']]} found")]
+    problems: list[InputProblem] = []
+    good = sum(1 for _ in _READERS[config["data"]["format"]](files, config, problems))
+    return good, problems
+
+
 def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
     """Read every annotated image, check it, and write the normalised dataset to ``out_dir``.
 
