@@ -76,7 +76,3 @@ def digest(section: Any) -> str:
     """Short stable hash of a JSON-serialisable config section."""
     blob = json.dumps(section, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def dataset_dir(config: dict) -> Path:
-    return Path(config["results"]) / config["dataset"]

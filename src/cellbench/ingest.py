@@ -191,13 +191,19 @@ _READERS = {"labelme": _labelme_samples, "grey_masks": _grey_mask_samples,
             "instance_folders": _instance_folder_samples, "rle_csv": _rle_samples}
 
 
-def find_problems(config: dict) -> tuple[int, list[InputProblem]]:
-    """Check every input as ingest would, writing nothing: (number of good samples, problems)."""
+def _samples(config: dict, problems: list[InputProblem]):
+    """Every readable sample; what is wrong with the others is appended to ``problems``."""
     files = annotation_files(config)
     if not files:
-        return 0, [InputProblem(annotation_folder(config), f"no {_DESCRIPTIONS[config['data']['format']]} found")]
+        problems.append(InputProblem(annotation_folder(config), f"no {_DESCRIPTIONS[config['data']['format']]} found"))
+        return
+    yield from _READERS[config["data"]["format"]](files, config, problems)
+
+
+def find_problems(config: dict) -> tuple[int, list[InputProblem]]:
+    """Check every input as ingest would, writing nothing: (number of good samples, problems)."""
     problems: list[InputProblem] = []
-    good = sum(1 for _ in _READERS[config["data"]["format"]](files, config, problems))
+    good = sum(1 for _ in _samples(config, problems))
     return good, problems
 
 
@@ -208,17 +214,12 @@ def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
     is written (the output folder is staged and only moved into place on success).
     """
     out_dir = Path(out_dir)
-    files = annotation_files(config)
     problems: list[InputProblem] = []
-    if not files:
-        kind = _DESCRIPTIONS[config["data"]["format"]]
-        raise InputError([InputProblem(annotation_folder(config), f"no {kind} found")])
-    reader = _READERS[config["data"]["format"]]
     rows = []
     with staged_dir(out_dir) as stage:
         for sub in ("images", "masks", "instances"):
             (stage / sub).mkdir()
-        for sample in reader(files, config, problems):
+        for sample in _samples(config, problems):
             if problems:  # keep checking the rest, but stop writing
                 continue
             name = f"{sample.sample_id}.png"
@@ -255,6 +256,3 @@ def _manifest_row(sample: Sample, name: str, classes: list[str]) -> dict:
     row["pixels_ignored"] = int(counts[IGNORE_INDEX])
     return row
 
-
-def load_manifest(data_dir: Path) -> pd.DataFrame:
-    return pd.read_parquet(Path(data_dir) / "manifest.parquet")

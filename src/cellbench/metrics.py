@@ -11,9 +11,6 @@ import pandas as pd
 
 from cellbench.classmaps import IGNORE_INDEX
 
-COUNT_COLUMNS = ["tp", "fp", "fn", "tn"]
-SCORE_COLUMNS = ["dice", "iou", "precision", "recall"]
-
 
 def confusion(truth: np.ndarray, prediction: np.ndarray, n_classes: int) -> np.ndarray:
     """C x C pixel counts, rows = truth, columns = prediction; ignored truth pixels are left out."""
