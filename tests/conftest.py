@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -46,3 +49,24 @@ def demo_data(demo_raw, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ingested") / "data"
     ingest(make_config(demo_raw), out)
     return out
+
+
+# ---- LabelMe files for tests ----
+
+def write_labelme(folder: Path, shapes, name="a", size=(20, 30), image=True, **fields):
+    """A LabelMe file with a grey image beside it; extra fields override the JSON."""
+    if image:
+        Image.fromarray(np.full((*size, 3), 200, np.uint8)).save(folder / f"{name}.png")
+    doc = {"version": "5.4.1", "flags": {}, "shapes": shapes, "imagePath": f"{name}.png",
+           "imageData": None, "imageHeight": size[0], "imageWidth": size[1], **fields}
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def shape(label, points, shape_type="polygon", group_id=None):
+    return {"label": label, "points": points, "group_id": group_id, "shape_type": shape_type, "flags": {}}
+
+
+CELL = shape("cytoplasm", [[2, 2], [17, 2], [17, 17], [2, 17]], group_id=1)
+NUCLEUS = shape("nucleus", [[6, 6], [11, 6], [11, 11], [6, 11]], group_id=1)

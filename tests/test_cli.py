@@ -39,7 +39,8 @@ def test_validate_lists_every_problem_and_writes_nothing(tmp_path, demo_raw, cap
     before = sorted(p.name for p in tmp_path.iterdir())
     settings = json.dumps({"dataset": "x", "results": str(tmp_path / "results"),
                            "data": {"annotations": str(tmp_path), "demo": False}})
-    assert main(["validate", "--config-json", settings]) == 1
+    report = tmp_path / "results" / "validation.txt"
+    assert main(["validate", "--config-json", settings, "--out", str(report)]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith("1 images fine, 3 problems")
     assert any("demo_01.json: shape 0: unknown label 'platelet'" in line for line in out)
@@ -49,4 +50,11 @@ def test_validate_lists_every_problem_and_writes_nothing(tmp_path, demo_raw, cap
     doc["shapes"][0]["label"], doc["shapes"][1]["points"] = "cytoplasm", [[1, 1], [5, 1], [5, 5]]
     (tmp_path / "demo_01.json").write_text(json.dumps(doc))
     (tmp_path / "demo_02.json").unlink()
-    assert main(["validate", "--config-json", settings]) == 0
+    assert not report.exists()
+    assert main(["validate", "--config-json", settings, "--out", str(report)]) == 0
+    assert report.read_text().startswith("2 images fine, 0 problems")
+
+
+def test_validate_a_folder_named_on_the_command_line(tmp_path, demo_raw, capsys):
+    assert main(["validate", str(demo_raw), "--config-json", json.dumps({"results": str(tmp_path)})]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"problems (labelme: {demo_raw})")

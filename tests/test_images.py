@@ -39,6 +39,19 @@ def test_exif_orientation_is_applied():
     assert read_image(encode(pil, "JPEG", exif=exif.tobytes())).rgb.shape[:2] == (6, 2)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_as_labelme_applies_it(orientation):
+    lm_utils = pytest.importorskip("labelme.utils", reason="LabelMe is not installed (pip install -e '.[bench]')")
+    rng = np.random.default_rng(orientation)
+    pil = Image.fromarray(rng.integers(0, 255, (6, 10, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(pil, "JPEG", exif=exif.tobytes(), quality=100)
+    with Image.open(io.BytesIO(data)) as original:
+        expected = np.asarray(lm_utils.apply_exif_orientation(original).convert("RGB"))
+    assert np.array_equal(read_image(data).rgb, expected)
+
+
 def test_png_round_trip_keeps_dtype(tmp_path):
     for array in (np.array([[0, 3]], np.uint8), np.array([[0, 40000]], np.uint16)):
         write_png(array, tmp_path / "x.png")

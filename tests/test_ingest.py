@@ -142,3 +142,27 @@ def test_wbc_labelme_polygons_agree_with_expert_masks(tmp_path):
         for c in dice:
             dice[c].append(2 * ((a == c) & (b == c)).sum() / ((a == c).sum() + (b == c).sum()))
     assert np.mean(dice[1]) >= 0.97 and np.mean(dice[2]) >= 0.98  # measured: 0.9746 and 0.9859
+
+
+def test_wbc_stray_levels_as_errors_name_exactly_the_five_files(tmp_path):
+    root = shared("wbc")
+    config = grey_config(root / "masks", root / "images")
+    config["data"]["stray_levels"] = "error"
+    with pytest.raises(InputError) as err:
+        ingest(config, tmp_path / "data")
+    assert sorted(p.file.name for p in err.value.problems) == ["034.png", "035.png", "047.png", "050.png", "076.png"]
+    assert not (tmp_path / "data").exists()
+
+
+def test_labelme_voc_export_reads_as_class_index_pngs(tmp_path):
+    voc = shared("labelme-examples", "semantic_segmentation", "data_dataset_voc")
+    classes = (voc / "class_names.txt").read_text().split("\n")
+    classes = [name for name in classes if name]
+    config = make_config(voc / "SegmentationClass", classes=classes, class_priority=None, evaluate={"regions": {}},
+                         data={"format": "class_index_png", "images": str(voc / "JPEGImages")})
+    manifest = ingest(config, tmp_path / "data")
+    assert len(manifest) == 3
+    for name in manifest["sample_id"]:
+        reference = np.load(voc / "SegmentationClassNpy" / f"{name}.npy")
+        assert np.array_equal(read_png(tmp_path / "data" / "masks" / f"{name}.png"),
+                              np.where(reference == -1, 255, reference))

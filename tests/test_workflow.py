@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from cellbench import demo
+from cellbench import demo, labelme
 
 pytestmark = pytest.mark.workflow
 
@@ -81,6 +81,13 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     recorded = yaml.safe_load((root / "run_info" / "config.yaml").read_text())
     assert recorded["train"]["epochs"] == 1
     assert "torch" in json.loads((root / "run_info" / "provenance.json").read_text())["versions"]
+    assert (root / "validation.txt").read_text().startswith("8 images fine, 0 problems")
+
+    snakemake(tmp_path, "results/tiny/labelme/Unet")  # predictions back to LabelMe, on request
+    exported = sorted((root / "labelme" / "Unet").glob("*.json"))
+    assert [p.stem for p in exported] == sorted(splits["sample_id"])
+    annotation, problems = labelme.read_annotation(exported[0], ["background", "cytoplasm", "nucleus"])
+    assert problems == [] and annotation.shape_hw == (64, 64)
 
     assert planned_jobs(snakemake(tmp_path, "-n")) == {}
 
@@ -96,7 +103,7 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     doc["shapes"][0]["points"][0][0] += 1.0
     annotation.write_text(json.dumps(doc))
     jobs = planned_jobs(snakemake(tmp_path, "-n"))
-    assert jobs == {"ingest": 1, "split": 1, "augment": 1, "train": 4, "predict": 4, "evaluate": 4,
+    assert jobs == {"validate": 1, "ingest": 1, "split": 1, "augment": 1, "train": 4, "predict": 4, "evaluate": 4,
                     "aggregate": 1, "report": 1, "all": 1}
 
 

@@ -53,11 +53,20 @@ def cmd_ingest(args, config):
 
 def cmd_validate(args, config):
     from cellbench import ingest
+    from cellbench.fsutil import staged_file
+    if args.annotations:
+        config["data"].update(annotations=str(args.annotations), demo=False)
+    if args.format:
+        config["data"]["format"] = args.format
     good, problems = ingest.find_problems(config)
     for problem in problems:
         print(problem)
-    print(f"{good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
-          f"({config['data']['format']}: {ingest.annotation_folder(config)})")
+    summary = (f"{good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
+               f"({config['data']['format']}: {ingest.annotation_folder(config)})")
+    print(summary)
+    if args.out and not problems:
+        with staged_file(Path(args.out)) as tmp:
+            tmp.write_text(summary + "\n")
     return 1 if problems else 0
 
 
@@ -141,6 +150,28 @@ def cmd_report(args, config):
                        config["report"]["overlay_samples"])
 
 
+def cmd_export_labelme(args, config):
+    from cellbench import labelme_export
+    from cellbench.images import IMAGE_SUFFIXES
+    layout = _layout(config)
+    if args.masks:
+        masks = sorted(Path(args.masks).glob("*.png"))
+        out = Path(args.out or Path(args.masks) / "labelme")
+    elif args.arch:
+        folds = range(config["split"]["folds"])
+        masks = sorted(p for k in folds for p in Path(layout.predictions(args.arch, k)).glob("*.png"))
+        out = Path(args.out or layout.labelme_export(args.arch))
+    else:
+        raise ValueError("name a folder of class maps (--masks DIR) or an architecture whose predictions "
+                         "to export (--arch NAME)")
+    if not masks:
+        raise ValueError("no class-map PNGs to export")
+    image_dir = Path(args.images or Path(layout.data) / "images")
+    images = {p.stem: p for p in sorted(image_dir.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES}
+    n = labelme_export.export(masks, images, out, config["classes"], config["class_priority"], args.tolerance)
+    log.info("wrote %d LabelMe files to %s (images in %s)", n, out, image_dir)
+
+
 def cmd_run_info(args, config):
     from cellbench import provenance
     out = Path(args.out or _layout(config).run_info)
@@ -170,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--n-images", type=int, default=demo.N_IMAGES)
     sub.add_argument("--size", type=int, default=128)
     sub.add_argument("--seed", type=int, default=0)
-    step("validate", cmd_validate, "check every annotation like a linter, write nothing (exit 1 on problems)")
+    sub = step("validate", cmd_validate, "check every annotation like a linter (exit 1 on problems)")
+    sub.add_argument("annotations", nargs="?", type=Path,
+                     help="annotation folder (or RLE CSV) to check instead of the config's data.annotations")
+    sub.add_argument("--format", choices=["labelme", "grey_masks", "class_index_png", "instance_folders", "rle_csv"])
+    sub.add_argument("--out", help="write the one-line summary here when there is no problem")
     step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest").add_argument("--out")
     sub = step("split", cmd_split, "grouped (stratified) K-fold split -> splits.parquet")
     sub.add_argument("--manifest")
@@ -196,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--metrics-out")
     sub.add_argument("--summary-out")
     step("report", cmd_report, "figures and model-comparison tables").add_argument("--out")
+    sub = step("export-labelme", cmd_export_labelme, "class maps (e.g. predictions) -> LabelMe JSON for correction")
+    sub.add_argument("--arch", help="export this architecture's out-of-fold predictions")
+    sub.add_argument("--masks", help="or: a folder of class-index PNGs (0..C-1 in `classes` order)")
+    sub.add_argument("--images", help="folder of the images, matched by file stem (default: the ingested images)")
+    sub.add_argument("--out", help="output folder (default: results/<dataset>/labelme/<arch>, or <masks>/labelme)")
+    sub.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels (default 1)")
     step("run-info", cmd_run_info, "record the effective config and package versions").add_argument("--out")
     return parser
 

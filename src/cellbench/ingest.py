@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellbench import greymasks, instancemasks, labelme
+from cellbench import classmasks, instancemasks, labelmaps, labelme
 from cellbench.classmaps import IGNORE_INDEX
 from cellbench.errors import InputError, InputProblem
 from cellbench.fsutil import staged_dir
@@ -42,9 +42,11 @@ def annotation_folder(config: dict) -> Path:
     return Path(data["annotations"])
 
 
-_ANNOTATION_PATTERNS = {"labelme": "*.json", "grey_masks": "*.png", "instance_folders": "*/masks/*.png"}
+_ANNOTATION_PATTERNS = {"labelme": "*.json", "grey_masks": "*.png", "class_index_png": "*.png",
+                        "instance_folders": "*/masks/*.png"}
 _DESCRIPTIONS = {"labelme": "LabelMe *.json files", "grey_masks": "mask *.png files",
-                 "instance_folders": "<id>/masks/*.png files", "rle_csv": "run-length CSV"}
+                 "class_index_png": "mask *.png files", "instance_folders": "<id>/masks/*.png files",
+                 "rle_csv": "run-length CSV"}
 
 
 def annotation_files(config: dict) -> list[Path]:
@@ -78,7 +80,7 @@ def _labelme_samples(files: list[Path], config: dict, problems: list[InputProble
             path, config["classes"], data["label_aliases"], data["unknown_labels"])
         problems.extend(found)
         if annotation is not None:
-            class_map, instance_map = labelme.to_maps(annotation.shapes, annotation.shape_hw, config["classes"],
+            class_map, instance_map = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, config["classes"],
                                                       config["class_priority"], data["instance_mode"])
             yield Sample(path.stem, path, annotation.image, class_map, instance_map)
 
@@ -116,13 +118,16 @@ def _read_image_or_report(path: Path, problems: list[InputProblem]) -> LoadedIma
         return None
 
 
-def _grey_mask_samples(files: list[Path], config: dict, problems: list[InputProblem]):
+def _class_mask_samples(files: list[Path], config: dict, problems: list[InputProblem]):
     data = config["data"]
     images = _images_by_stem(config, problems)
     if images is None:
         return
     image_dir = Path(data["images"])
-    lut, exact = greymasks.level_lookup(data["grey_levels"], config["classes"])
+    if data["format"] == "grey_masks":
+        table = classmasks.grey_levels(data["grey_levels"], config["classes"], data["stray_levels"])
+    else:
+        table = classmasks.class_indices(config["classes"])
     for path in files:
         image_path = images.get(path.stem)
         if image_path is None:
@@ -131,7 +136,7 @@ def _grey_mask_samples(files: list[Path], config: dict, problems: list[InputProb
         image = _read_image_or_report(image_path, problems)
         if image is None:
             continue
-        class_map, n_stray, found = greymasks.read_grey_mask(path, lut, exact)
+        class_map, n_stray, found = classmasks.read_class_mask(path, table)
         problems.extend(found)
         if class_map is None:
             continue
@@ -140,9 +145,10 @@ def _grey_mask_samples(files: list[Path], config: dict, problems: list[InputProb
                                                f"{image_path.name} is {image.rgb.shape[0]} x {image.rgb.shape[1]}"))
             continue
         if n_stray:
-            log.warning("%s: %d pixels with grey values that are not class levels were mapped to the "
-                        "nearest level", path, n_stray)
-        yield Sample(path.stem, path, image, class_map, greymasks.cell_instances(class_map), n_stray)
+            fate = "the nearest level" if table.stray == "nearest" else "the ignore index"
+            log.warning("%s: %d pixels with grey values that are not class levels were mapped to %s",
+                        path, n_stray, fate)
+        yield Sample(path.stem, path, image, class_map, classmasks.cell_instances(class_map), n_stray)
 
 
 def _instance_folder_samples(files: list[Path], config: dict, problems: list[InputProblem]):
@@ -187,7 +193,7 @@ def _instance_sample(sample_id: str, source: Path, image: LoadedImage, masks: li
     return Sample(sample_id, source, image, class_map, instance_map)
 
 
-_READERS = {"labelme": _labelme_samples, "grey_masks": _grey_mask_samples,
+_READERS = {"labelme": _labelme_samples, "grey_masks": _class_mask_samples, "class_index_png": _class_mask_samples,
             "instance_folders": _instance_folder_samples, "rle_csv": _rle_samples}
 
 

@@ -12,8 +12,8 @@ import pandas as pd
 from PIL import Image
 
 from cellbench import rle
+from cellbench.classmaps import relabel_sequential
 from cellbench.errors import InputProblem
-from cellbench.labelme import relabel_sequential
 
 
 def object_class_index(classes: list[str], object_class: str | None) -> int:

@@ -1,4 +1,4 @@
-"""LabelMe JSON: reading, checking and rasterising shapes the way LabelMe draws them."""
+"""LabelMe JSON files: reading and checking them, and resolving labels to classes."""
 
 from __future__ import annotations
 
@@ -11,14 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
-from cellbench.classmaps import IGNORE_INDEX, IGNORE_LABEL
+from cellbench.classmaps import IGNORE_LABEL
 from cellbench.errors import InputProblem
 from cellbench.images import LoadedImage, read_image
-
-LINE_WIDTH = 10  # LabelMe draws line and linestrip shapes 10 px wide
-POINT_RADIUS = 5  # and points as discs of radius 5
 
 # shape type -> (minimum points, exact count or None)
 _POINT_COUNTS = {
@@ -29,6 +26,7 @@ _POINT_COUNTS = {
     "linestrip": (2, None),
     "point": (1, 1),
     "mask": (2, 2),
+    "oriented_rectangle": (4, 4),
 }
 
 
@@ -101,16 +99,28 @@ def _resolve_image(path: Path, doc: dict, problems: list[InputProblem]) -> Loade
         return None
 
 
-def _parse_points(raw, shape_type: str) -> list[tuple[float, float]] | str:
-    if not isinstance(raw, list):
-        return "points is not a list"
-    points = []
+def _point_pairs(raw: list) -> list[tuple[float, float]] | str:
+    try:  # fast path: a well-formed list of numeric pairs
+        array = np.asarray(raw)
+    except ValueError:  # ragged
+        array = None
+    if array is not None and array.dtype.kind in "iuf" and array.ndim == 2 and array.shape[1] == 2 \
+            and np.isfinite(array).all():
+        return [tuple(p) for p in array.astype(float).tolist()]
     for point in raw:
         if (not isinstance(point, (list, tuple)) or len(point) != 2
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)
                 or not all(math.isfinite(v) for v in point)):
             return f"point {point!r} is not a pair of finite numbers"
-        points.append((float(point[0]), float(point[1])))
+    return [(float(x), float(y)) for x, y in raw]
+
+
+def _parse_points(raw, shape_type: str) -> list[tuple[float, float]] | str:
+    if not isinstance(raw, list):
+        return "points is not a list"
+    points = _point_pairs(raw) if raw else []
+    if isinstance(points, str):
+        return points
     least, exact = _POINT_COUNTS[shape_type]
     if exact is not None and len(points) != exact:
         return f"a {shape_type} needs exactly {exact} points, got {len(points)}"
@@ -119,14 +129,19 @@ def _parse_points(raw, shape_type: str) -> list[tuple[float, float]] | str:
     return points
 
 
-def _decode_mask_patch(data) -> np.ndarray | str:
+def _decode_mask_patch(data, points: list[tuple[float, float]]) -> np.ndarray | str:
     if not isinstance(data, str) or not data:
         return "a mask shape needs a base64 PNG in 'mask'"
     try:
         with Image.open(io.BytesIO(base64.b64decode(data))) as pil:
-            return np.asarray(pil.convert("L")) > 0
+            patch = np.asarray(pil.convert("L")) > 0
     except (binascii.Error, OSError, ValueError) as err:
         return f"mask patch cannot be decoded ({err})"
+    (x0, y0), (x1, y1) = ((int(x), int(y)) for x, y in points)  # LabelMe truncates the box corners
+    if patch.shape != (y1 - y0 + 1, x1 - x0 + 1):
+        return (f"mask patch is {patch.shape[0]} x {patch.shape[1]} px but its box "
+                f"({x0}, {y0})-({x1}, {y1}) is {y1 - y0 + 1} x {x1 - x0 + 1} px")
+    return patch
 
 
 def _parse_shape(index: int, raw, lookup: dict[str, str], unknown_labels: str,
@@ -140,13 +155,16 @@ def _parse_shape(index: int, raw, lookup: dict[str, str], unknown_labels: str,
         problems.append(InputProblem(path, f"{where}: missing label"))
         return None
     class_name = lookup.get(normalise_label(label))
+    if class_name is None and unknown_labels not in ("error", "ignore"):
+        class_name = unknown_labels  # mapped to a class
     if class_name is None:
         if unknown_labels == "ignore":
             return None
         known = ", ".join(sorted(set(lookup.values())))
         problems.append(InputProblem(
             path, f"{where}: unknown label {label!r}",
-            f"known classes: {known}; add it to data.label_aliases or set data.unknown_labels: ignore"))
+            f"known classes: {known}; add it to data.label_aliases, or set data.unknown_labels "
+            "to ignore or to a class"))
         return None
     shape_type = raw.get("shape_type") or "polygon"
     if shape_type not in _POINT_COUNTS:
@@ -164,7 +182,7 @@ def _parse_shape(index: int, raw, lookup: dict[str, str], unknown_labels: str,
         return None
     mask = None
     if shape_type == "mask":
-        mask = _decode_mask_patch(raw.get("mask"))
+        mask = _decode_mask_patch(raw.get("mask"), points)
         if isinstance(mask, str):
             problems.append(InputProblem(path, f"{where} ({label!r}): {mask}"))
             return None
@@ -206,118 +224,10 @@ def parse_shapes(raw_shapes: list, classes: list[str], aliases: dict[str, str] |
                  problems: list[InputProblem] | None = None) -> list[Shape]:
     """Check LabelMe shape dicts and resolve their labels; problems are appended to ``problems``."""
     lookup = label_lookup(classes, aliases or {})
+    if unknown_labels not in ("error", "ignore", *classes, IGNORE_LABEL):
+        raise ValueError(f"unknown_labels must be error, ignore, {IGNORE_LABEL} or a class name, "
+                         f"not {unknown_labels!r}")
     problems = [] if problems is None else problems
     parsed = (_parse_shape(i, raw, lookup, unknown_labels, path, problems)
               for i, raw in enumerate(raw_shapes))
     return [s for s in parsed if s is not None]
-
-
-def rasterise(shape: Shape, height: int, width: int) -> np.ndarray:
-    """Boolean mask of one shape, drawn with PIL as LabelMe draws it."""
-    if shape.shape_type == "mask":
-        out = np.zeros((height, width), dtype=bool)
-        x0, y0 = (int(round(v)) for v in shape.points[0])
-        patch = shape.mask
-        ys = slice(max(y0, 0), min(y0 + patch.shape[0], height))
-        xs = slice(max(x0, 0), min(x0 + patch.shape[1], width))
-        out[ys, xs] = patch[ys.start - y0: ys.stop - y0, xs.start - x0: xs.stop - x0]
-        return out
-    canvas = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(canvas)
-    xy = shape.points
-    if shape.shape_type == "circle":
-        (cx, cy), (px, py) = xy
-        r = math.hypot(cx - px, cy - py)
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=1, fill=1)
-    elif shape.shape_type == "rectangle":
-        (x0, y0), (x1, y1) = xy
-        draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=1, fill=1)
-    elif shape.shape_type in ("line", "linestrip"):
-        draw.line(xy=xy, fill=1, width=LINE_WIDTH)
-    elif shape.shape_type == "point":
-        (cx, cy), r = xy[0], POINT_RADIUS
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=1, fill=1)
-    else:
-        draw.polygon(xy=xy, outline=1, fill=1)
-    return np.asarray(canvas, dtype=bool)
-
-
-def paint_order(classes: list[str], priority: list[str] | str | None) -> dict[str, int]:
-    """Rank of each class when painting: higher ranks lie on top (`__ignore__` above all).
-
-    ``priority`` lists classes highest first; None puts later classes on top; "file" ranks all
-    classes equally, so that shapes are painted in file order as LabelMe does.
-    """
-    if priority == "file":
-        return {name: 0 for name in [*classes, IGNORE_LABEL]}
-    top_first = list(priority or [])
-    unknown = [c for c in top_first if c not in classes]
-    if unknown:
-        raise ValueError(f"class_priority names unknown classes: {unknown}")
-    rest = [c for c in reversed(classes) if c not in top_first]  # later classes on top by default
-    bottom_to_top = [*reversed(top_first + rest), IGNORE_LABEL]
-    return {name: rank for rank, name in enumerate(bottom_to_top)}
-
-
-def _instance_keys(shapes: list[Shape], masks: list[np.ndarray], rank: dict[str, int],
-                   mode: str) -> list[tuple]:
-    """Group shapes into objects.
-
-    cell: a shared group_id across labels (a cell is its cytoplasm and nucleus), else an ungrouped
-    shape joins the smallest lower-ranked shape containing its centre. labelme: one object per
-    (label, group_id), as LabelMe's own export.
-    """
-    if mode == "labelme":
-        return [(s.class_name, s.group_id) if s.group_id is not None else ("shape", s.index) for s in shapes]
-    keys: list[tuple] = [("group", s.group_id) if s.group_id is not None else ("shape", s.index)
-                         for s in shapes]
-    for i, shape in enumerate(shapes):
-        if shape.group_id is not None or not masks[i].any():
-            continue
-        ys, xs = np.nonzero(masks[i])
-        cy, cx = int(round(ys.mean())), int(round(xs.mean()))
-        containers = [j for j, other in enumerate(shapes)
-                      if rank[other.class_name] < rank[shape.class_name] and masks[j][cy, cx]]
-        if containers:
-            smallest = min(containers, key=lambda j: masks[j].sum())
-            keys[i] = keys[smallest]
-    return keys
-
-
-def to_maps(shapes: list[Shape], shape_hw: tuple[int, int], classes: list[str],
-            priority: list[str] | str | None = None, instance_mode: str = "cell") -> tuple[np.ndarray, np.ndarray]:
-    """Class-index map (uint8) and instance map (uint16, 1..N in order of first appearance).
-
-    Class priority decides which class lies on top (see paint_order; "file" = LabelMe's file
-    order). `__ignore__` regions become IGNORE_INDEX in the class map and 0 in the instance map.
-    Objects are formed as _instance_keys describes.
-    """
-    height, width = shape_hw
-    rank = paint_order(classes, priority)
-    value = {**{name: i for i, name in enumerate(classes)}, IGNORE_LABEL: IGNORE_INDEX}
-    masks = [rasterise(s, height, width) for s in shapes]
-    containment_rank = rank if priority != "file" else paint_order(classes, None)
-    keys = _instance_keys(shapes, masks, containment_rank, instance_mode)
-    ids: dict[tuple, int] = {}
-    for key in keys:
-        ids.setdefault(key, len(ids) + 1)
-    class_map = np.zeros((height, width), dtype=np.uint8)
-    instance_map = np.zeros((height, width), dtype=np.int64)
-    order = sorted(range(len(shapes)), key=lambda i: (rank[shapes[i].class_name], i))
-    for i in order:
-        class_value = value[shapes[i].class_name]
-        class_map[masks[i]] = class_value
-        is_object = class_value not in (0, IGNORE_INDEX)
-        instance_map[masks[i]] = ids[keys[i]] if is_object else 0
-    return class_map, relabel_sequential(instance_map)
-
-
-def relabel_sequential(instance_map: np.ndarray) -> np.ndarray:
-    """Ids 1..N keeping their order, as uint16 (0 stays background)."""
-    present = np.unique(instance_map)
-    present = present[present != 0]
-    if len(present) > np.iinfo(np.uint16).max:
-        raise ValueError(f"{len(present)} instances do not fit a uint16 instance map")
-    lut = np.zeros(int(instance_map.max()) + 1, dtype=np.uint16)
-    lut[present] = np.arange(1, len(present) + 1, dtype=np.uint16)
-    return lut[instance_map]

@@ -23,6 +23,10 @@ class Layout:
         return self._p("demo_input", "cell_types.csv")
 
     @property
+    def validation(self) -> str:
+        return self._p("validation.txt")
+
+    @property
     def data(self) -> str:
         return self._p("data")
 
@@ -49,6 +53,9 @@ class Layout:
 
     def predictions(self, arch, fold) -> str:
         return self._p("predictions", arch, f"fold{fold}")
+
+    def labelme_export(self, arch) -> str:
+        return self._p("labelme", arch)
 
     def fold_metrics(self, arch, fold) -> str:
         return self._p("metrics", arch, f"fold{fold}.parquet")

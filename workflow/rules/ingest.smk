@@ -1,4 +1,5 @@
-# Demo data (optional) and ingest: annotations -> images, class maps, instance maps, manifest.
+# Demo data (optional), validation (every problem of every file, like a linter) and ingest:
+# annotations -> images, class maps, instance maps, manifest.
 
 if config["data"]["demo"]:
 
@@ -16,9 +17,25 @@ if config["data"]["demo"]:
             "python -m cellbench demo --out {params.folder} --metadata {output.metadata} > {log} 2>&1"
 
 
+rule validate:
+    input:
+        ingest_inputs,
+    output:
+        L.validation,
+    params:
+        settings=settings("dataset", "results", "data", "classes", "class_priority"),
+    log:
+        L.log("validate"),
+    conda:
+        ENV
+    shell:
+        "python -m cellbench validate --config-json {params.settings:q} --out {output} > {log} 2>&1"
+
+
 rule ingest:
     input:
         ingest_inputs,
+        L.validation,
     output:
         directory(L.data),
     params:

@@ -19,3 +19,22 @@ rule predict:
         "python -m cellbench predict --config-json {params.settings:q} --arch {wildcards.arch} "
         "--fold {wildcards.fold} --checkpoint {input.checkpoint} --data {input.data} "
         "--splits {input.splits} --out {output} > {log} 2>&1"
+
+
+rule export_labelme:
+    """On request (`snakemake results/<dataset>/labelme/<arch>`): one architecture's out-of-fold
+    predictions as LabelMe files, to correct in LabelMe instead of drawing from scratch."""
+    input:
+        predictions=expand(L.predictions("{{arch}}", "{fold}"), fold=FOLDS),
+        data=L.data,
+    output:
+        directory(L.labelme_export("{arch}")),
+    params:
+        settings=settings("dataset", "results", "classes", "class_priority", "split"),
+    log:
+        L.log("export_labelme", "{arch}"),
+    conda:
+        ENV
+    shell:
+        "python -m cellbench export-labelme --config-json {params.settings:q} --arch {wildcards.arch} "
+        "--out {output} > {log} 2>&1"

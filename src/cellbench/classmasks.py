@@ -1,0 +1,106 @@
+"""Mask PNGs whose pixel values stand for classes -> class maps.
+
+Two kinds: grey-level masks (e.g. 0 background, 128 cytoplasm, 255 nucleus), where a value that is
+no level ("stray", e.g. from anti-aliasing or JPEG) goes to the nearest level, to the ignore index,
+or is an error; and class-index masks (0..C-1, 255 ignore; grey or palette PNGs such as LabelMe's
+own VOC export), where any other value is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from skimage.measure import label as connected_components
+
+from cellbench.classmaps import IGNORE_INDEX
+from cellbench.errors import InputProblem
+
+STRAY_POLICIES = ("nearest", "ignore", "error")
+
+
+@dataclass(frozen=True)
+class ValueTable:
+    """How pixel values become classes: a 256-entry class table and which values are exact."""
+
+    lut: np.ndarray
+    exact: np.ndarray
+    stray: str  # nearest | ignore | error
+    keep_palette_indices: bool  # class-index PNGs: a palette index is the class, not its colour
+    hint: str
+
+
+def grey_levels(levels: dict[str, int], classes: list[str], stray: str = "nearest") -> ValueTable:
+    """Grey value -> class of the nearest level (ties go to the lower level)."""
+    unknown = [name for name in levels if name not in classes]
+    if unknown:
+        raise ValueError(f"grey_levels names classes not in `classes`: {unknown}")
+    if len(set(levels.values())) != len(levels):
+        raise ValueError(f"grey_levels maps two classes to one grey value: {levels}")
+    if stray not in STRAY_POLICIES:
+        raise ValueError(f"stray_levels must be one of {STRAY_POLICIES}, not {stray!r}")
+    values = np.array(sorted(levels.values()))
+    index_of = {level: classes.index(name) for name, level in levels.items()}
+    grey = np.arange(256)
+    nearest = values[np.abs(grey[:, None] - values[None, :]).argmin(axis=1)]
+    lut = np.array([index_of[int(v)] for v in nearest], dtype=np.uint8)
+    levels_text = ", ".join(f"{name} {level}" for name, level in levels.items())
+    return ValueTable(lut, np.isin(grey, values), stray, False,
+                      f"levels are {levels_text}; set data.stray_levels to nearest or ignore to accept them")
+
+
+def class_indices(classes: list[str]) -> ValueTable:
+    """Value i -> class i for i < len(classes); 255 -> ignore; anything else is an error."""
+    values = np.arange(256)
+    exact = (values < len(classes)) | (values == IGNORE_INDEX)
+    return ValueTable(values.astype(np.uint8), exact, "error", True,
+                      f"class indices are 0..{len(classes) - 1} ({', '.join(classes)}) and {IGNORE_INDEX} = ignore")
+
+
+def _read_values(path: Path, table: ValueTable) -> np.ndarray | InputProblem:
+    try:
+        with Image.open(path) as pil:
+            mode = pil.mode
+            if mode == "P" and not table.keep_palette_indices:
+                pil = pil.convert("RGB")
+            elif mode in ("RGBA", "LA", "PA"):
+                pil = pil.convert("RGB")
+            values = np.asarray(pil)
+    except (OSError, ValueError) as err:
+        return InputProblem(path, f"mask cannot be read ({err})")
+    if values.ndim == 3:
+        if not (np.array_equal(values[..., 0], values[..., 1]) and np.array_equal(values[..., 0], values[..., 2])):
+            return InputProblem(path, f"mask is colour ({mode}), expected one value per pixel",
+                                "save the mask as a single-channel 8-bit PNG")
+        values = values[..., 0]
+    if values.dtype == bool:
+        values = values.astype(np.uint8)
+    if values.dtype != np.uint8:
+        return InputProblem(path, f"mask is {mode} ({values.dtype}), expected 8-bit values")
+    return values
+
+
+def read_class_mask(path: Path, table: ValueTable) -> tuple[np.ndarray | None, int, list[InputProblem]]:
+    """Class map, number of stray pixels (values that are no class), and problems."""
+    values = _read_values(path, table)
+    if isinstance(values, InputProblem):
+        return None, 0, [values]
+    stray = ~table.exact[values]
+    n_stray = int(np.count_nonzero(stray))
+    if n_stray and table.stray == "error":
+        found = np.unique(values[stray])
+        shown = ", ".join(map(str, found[:12])) + (", ..." if len(found) > 12 else "")
+        return None, n_stray, [InputProblem(path, f"{n_stray} pixels have values that are no class ({shown})",
+                                            table.hint)]
+    class_map = table.lut[values]
+    if n_stray and table.stray == "ignore":
+        class_map[stray] = IGNORE_INDEX
+    return class_map, n_stray, []
+
+
+def cell_instances(class_map: np.ndarray) -> np.ndarray:
+    """Instances of a mask without object ids: connected components of the foreground."""
+    foreground = (class_map > 0) & (class_map != IGNORE_INDEX)
+    return connected_components(foreground, connectivity=1).astype(np.uint16)

@@ -1,0 +1,92 @@
+import base64
+import io
+
+import numpy as np
+from conftest import CELL, NUCLEUS, shape, write_labelme
+from PIL import Image
+
+from cellbench import labelmaps, labelme
+from cellbench.classmaps import IGNORE_INDEX
+
+CLASSES = ["background", "cytoplasm", "nucleus"]
+
+
+def read(path, **kwargs):
+    annotation, problems = labelme.read_annotation(path, CLASSES, **kwargs)
+    return annotation, problems
+
+
+def maps(annotation, priority=None):
+    return labelmaps.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, priority)
+
+
+def test_class_priority_not_file_order_decides_the_top(tmp_path):
+    nucleus_first = write_labelme(tmp_path, [NUCLEUS, CELL], "first")
+    cell_first = write_labelme(tmp_path, [CELL, NUCLEUS], "second")
+    a, _ = read(nucleus_first)
+    b, _ = read(cell_first)
+    class_a, inst_a = maps(a)
+    class_b, inst_b = maps(b)
+    assert np.array_equal(class_a, class_b)
+    assert (class_a == 2).sum() == 36 and class_a[8, 8] == 2
+    assert np.array_equal(inst_a, inst_b) and set(np.unique(inst_a)) == {0, 1}
+
+
+def test_priority_can_put_cytoplasm_on_top(tmp_path):
+    annotation, _ = read(write_labelme(tmp_path, [NUCLEUS, CELL]))
+    class_map, _ = maps(annotation, priority=["cytoplasm", "nucleus"])
+    assert not (class_map == 2).any()
+
+
+def test_group_ids_make_one_instance_per_cell(tmp_path):
+    other_cell = shape("cytoplasm", [[20, 2], [28, 2], [28, 10], [20, 10]], group_id=2)
+    other_nucleus = shape("nucleus", [[23, 5], [25, 5], [25, 7]], group_id=2)
+    annotation, _ = read(write_labelme(tmp_path, [CELL, other_nucleus, NUCLEUS, other_cell]))
+    _, instances = maps(annotation)
+    assert instances.dtype == np.uint16
+    assert instances[8, 8] == instances[3, 3] == 1
+    assert instances[5, 24] == instances[3, 21] == 2
+
+
+def test_ungrouped_nucleus_joins_the_cell_containing_it(tmp_path):
+    cell = {**CELL, "group_id": None}
+    nucleus = {**NUCLEUS, "group_id": None}
+    annotation, _ = read(write_labelme(tmp_path, [nucleus, cell]))
+    _, instances = maps(annotation)
+    assert set(np.unique(instances)) == {0, 1}
+
+
+def test_mask_shape_is_placed_at_its_corner(tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(np.ones((3, 4), np.uint8) * 255).save(buffer, format="PNG")
+    mask_shape = {**shape("nucleus", [[5, 2], [8, 4]], "mask"), "mask": base64.b64encode(buffer.getvalue()).decode()}
+    annotation, problems = read(write_labelme(tmp_path, [mask_shape]))
+    assert problems == []
+    class_map, _ = maps(annotation)
+    assert class_map[2:5, 5:9].min() == 2 and (class_map == 2).sum() == 12
+
+
+# ---- ignore regions, file order, LabelMe's object grouping ----
+
+IGNORE = shape("__ignore__", [[0, 0], [4, 0], [4, 4], [0, 4]])
+
+
+def test_ignore_label_becomes_the_ignore_index_and_no_object(tmp_path):
+    annotation, problems = read(write_labelme(tmp_path, [IGNORE, CELL]))
+    assert problems == []
+    class_map, instances = maps(annotation)
+    assert class_map[1, 1] == IGNORE_INDEX and class_map[3, 3] == IGNORE_INDEX  # on top of the cell
+    assert instances[3, 3] == 0 and instances[8, 8] == 1
+
+
+def test_file_order_paints_later_shapes_on_top(tmp_path):
+    annotation, _ = read(write_labelme(tmp_path, [NUCLEUS, CELL]))
+    class_map, _ = maps(annotation, priority="file")
+    assert not (class_map == 2).any()  # the cytoplasm listed last covers the nucleus, as in LabelMe
+
+
+def test_labelme_instance_mode_keeps_labels_apart(tmp_path):
+    annotation, _ = read(write_labelme(tmp_path, [CELL, NUCLEUS]))
+    _, cells = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "cell")
+    _, objects = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "labelme")
+    assert cells.max() == 1 and objects.max() == 2 and objects[8, 8] != objects[3, 3]
