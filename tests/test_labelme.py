@@ -4,10 +4,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import CELL, NUCLEUS, shape, write_labelme
+from conftest import CELL, NUCLEUS, make_config, shape, write_labelme
 from PIL import Image
 
 from cellbench import labelme
+from cellbench.errors import InputError
+from cellbench.ingest import ingest
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 
@@ -140,12 +142,22 @@ def test_malformed_shapes_and_fields_are_reported(tmp_path, case):
     shapes, fields, expected = MALFORMED[case]
     shapes = [{**s, "mask": _png_b64(np.ones((2, 5), np.uint8))} if isinstance(s, dict) and s.get("mask") == "PATCH_2x5"
               else s for s in shapes]
-    path = write_labelme(tmp_path, shapes, **fields)
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    write_labelme(folder, [CELL, NUCLEUS], name="good")
+    path = write_labelme(folder, shapes, **fields)
     annotation, problems = read(path)
     assert annotation is None
     assert len(problems) == 1, problems
     assert problems[0].file == path
     assert expected in str(problems[0])
+
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}  # and through ingest: one message, no output
+    with pytest.raises(InputError) as err:
+        ingest(make_config(folder), tmp_path / "data")
+    assert [str(p) for p in err.value.problems] == [str(problems[0])]
+    assert not (tmp_path / "data").exists() and not list(tmp_path.glob(".data*"))
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 def test_malformed_json_gives_line_and_column(tmp_path):

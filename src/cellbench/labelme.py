@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from cellbench.classmaps import IGNORE_LABEL
 from cellbench.errors import InputProblem
@@ -76,10 +76,13 @@ def _resolve_image(path: Path, doc: dict, problems: list[InputProblem]) -> Loade
     if data:
         try:
             return read_image(base64.b64decode(data, validate=False))
+        except UnidentifiedImageError:
+            reason = "the decoded bytes are no image format Pillow knows"
         except (binascii.Error, OSError, ValueError) as err:
-            problems.append(InputProblem(path, f"embedded imageData cannot be decoded ({err})",
-                                         "re-save the file in LabelMe or set imageData to null"))
-            return None
+            reason = str(err)
+        problems.append(InputProblem(path, f"embedded imageData cannot be decoded ({reason})",
+                                     "re-save the file in LabelMe or set imageData to null"))
+        return None
     image_path = doc.get("imagePath")
     if not isinstance(image_path, str) or not image_path:
         problems.append(InputProblem(path, "no imagePath and no imageData",
@@ -135,6 +138,8 @@ def _decode_mask_patch(data, points: list[tuple[float, float]]) -> np.ndarray | 
     try:
         with Image.open(io.BytesIO(base64.b64decode(data))) as pil:
             patch = np.asarray(pil.convert("L")) > 0
+    except UnidentifiedImageError:
+        return "mask patch cannot be decoded (the decoded bytes are no PNG)"
     except (binascii.Error, OSError, ValueError) as err:
         return f"mask patch cannot be decoded ({err})"
     (x0, y0), (x1, y1) = ((int(x), int(y)) for x, y in points)  # LabelMe truncates the box corners
