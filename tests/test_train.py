@@ -7,6 +7,7 @@ import torch
 from conftest import make_config
 
 from cellbench import augment, models, train
+from cellbench.batches import CropBatches
 from cellbench.split import make_splits
 from cellbench.variants import VariantStore
 
@@ -27,29 +28,13 @@ def test_no_variant_of_a_validation_sample_reaches_training(prepared, fold):
     store = VariantStore(root / "augmented")
     train_ids, val_ids = train.fold_members(splits, fold)
     assert set(train_ids).isdisjoint(val_ids) and len(val_ids) == 8
-    crops = train.TrainingCrops(store, store.variants_of(train_ids), 64, seed=0)
-    loader = torch.utils.data.DataLoader(crops, batch_size=7, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0))
-    drawn = [int(r) for _, _, rows in loader for r in rows]  # everything one epoch trains on
+    batches = CropBatches(store, store.variants_of(train_ids), 64, 7, seed=0, device=torch.device("cpu"))
+    drawn = [int(r) for _, _, rows in batches.epoch(1) for r in rows]  # everything one epoch trains on
     sources = {store.sample_of(r) for r in drawn}
     assert sources.isdisjoint(val_ids)
-    assert sources == set(train_ids) and len(drawn) == 16 * len(train_ids)
+    assert sources == set(train_ids) and len(drawn) == 16 * len(train_ids) == len(set(drawn))
     # the held-out images' variants exist in the store, they are just never drawn
     assert len(store.variants_of(val_ids)) == 16 * len(val_ids)
-
-
-def test_crops_are_seeded_and_padded(prepared):
-    root, splits = prepared
-    store = VariantStore(root / "augmented")
-    crops = train.TrainingCrops(store, store.variants_of(["demo_00"]), 160, seed=3)
-    image, mask, _ = crops[0]
-    assert image.shape == (160, 160, 3) and mask.shape == (160, 160)  # 128px images mirror-padded
-    small = train.TrainingCrops(store, store.variants_of(["demo_00"]), 64, seed=3)
-    assert torch.equal(small[1][0], small[1][0])
-    small.epoch = 1
-    first = small[1][0]
-    small.epoch = 2
-    assert not torch.equal(first, small[1][0])
 
 
 def test_unknown_fold():
@@ -84,11 +69,6 @@ def test_crop_size_must_fit_the_architecture(prepared, demo_data, demo_raw, tmp_
                          tmp_path / "m")
 
 
-def test_pad_to_handles_tiny_images():
-    image, mask = train._pad_to(np.zeros((5, 3, 3), np.uint8), np.zeros((5, 3), np.uint8), 32)
-    assert image.shape[:2] == mask.shape and min(mask.shape) >= 32
-
-
 def test_loss_ignores_ignored_pixels():
     from cellbench.classmaps import IGNORE_INDEX
     loss = train.segmentation_loss(dice_weight=1.0)
@@ -100,3 +80,31 @@ def test_loss_ignores_ignored_pixels():
     other = logits.detach().clone()
     other[0, :, 1, 1] = torch.tensor([9.0, -9.0, 3.0])
     assert torch.allclose(loss(other, target), value.detach())
+
+
+def test_cosine_schedule_anneals_to_the_floor_over_all_steps():
+    settings = make_config(None, train={"learning_rate": 0.01, "lr_min_ratio": 0.1})["train"]
+    step = train.TrainingStep("Unet", settings, 3, torch.device("cpu"), total_steps=4)
+    x, y = torch.randn(2, 3, 64, 64), torch.randint(0, 3, (2, 64, 64))
+    rates = []
+    for _ in range(4):
+        step(x, y)
+        rates.append(step.learning_rate)
+    assert rates[0] < 0.01 and rates == sorted(rates, reverse=True) and rates[-1] == pytest.approx(0.001)
+
+
+def test_plateau_schedule_lowers_the_rate_without_progress():
+    settings = make_config(None, train={"learning_rate": 0.01, "lr_schedule": "plateau", "plateau_patience": 0,
+                                        "plateau_factor": 0.5})["train"]
+    step = train.TrainingStep("Unet", settings, 3, torch.device("cpu"), total_steps=4)
+    step.end_epoch(0.5)
+    step.end_epoch(0.5)
+    assert step.learning_rate == pytest.approx(0.005)
+
+
+@pytest.mark.parametrize("patience, stops", [(None, False), (1, True), (2, True), (3, False)])
+def test_early_stopping_counts_epochs_since_the_best(patience, stops):
+    progress = train._Progress()
+    progress.history = [{"epoch": e} for e in (1, 2, 3)]
+    progress.best_epoch = 1
+    assert train._stopped_early(progress, {"early_stopping_patience": patience}) is stops

@@ -20,6 +20,7 @@ from cellbench import __version__, demo
 from cellbench import config as configuration
 from cellbench.errors import InputError
 from cellbench.layout import Layout
+from cellbench.resume import Preempted
 
 log = logging.getLogger("cellbench")
 
@@ -251,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"cellbench {args.step}: {err}", file=sys.stderr)
         return 1
+    except Preempted as err:
+        print(f"cellbench {args.step}: preempted: {err}; run the same command again to resume", file=sys.stderr)
+        return Preempted.exit_status
     except (ValueError, FileNotFoundError) as err:
         print(f"cellbench {args.step}: error: {err}", file=sys.stderr)
         return 2

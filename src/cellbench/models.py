@@ -31,9 +31,15 @@ def build(arch: str, encoder: str, n_classes: int, encoder_weights: str | None =
             "Face / torch hub cache; otherwise set train.encoder_weights: null") from None
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, meta: dict) -> None:
-    """Weights (on CPU) plus everything needed to rebuild the model and know where it came from."""
-    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+def cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's weights on the CPU."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module | dict, meta: dict) -> None:
+    """Weights (on CPU) plus everything needed to rebuild the model and know where it came from.
+    ``model`` may be a module or a weights dict from cpu_weights."""
+    state = model if isinstance(model, dict) else cpu_weights(model)
     tmp = Path(path).with_suffix(".tmp")
     torch.save({"state_dict": state, **meta}, tmp)
     tmp.replace(path)

@@ -43,6 +43,10 @@ class VariantStore:
     def sample_of(self, row: int) -> str:
         return self.manifest["sample_id"].iat[row]
 
+    def shape(self, row: int) -> tuple[int, int]:
+        height, width = self._shape[row]
+        return int(height), int(width)
+
     def get(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """Image (H, W, 3) and mask (H, W) of one variant, as read-only views."""
         height, width = self._shape[row]

@@ -30,7 +30,7 @@ def settings(*sections, **extra):
 def train_settings():
     """The train section without the keys that do not change a model (so that adding an
     architecture or changing threads does not retrain the others)."""
-    ignored = ("architectures", "threads", "loader_workers")
+    ignored = ("architectures", "threads", "resume_every_minutes")
     return {k: v for k, v in config["train"].items() if k not in ignored}
 
 

@@ -1,0 +1,147 @@
+"""Training throughput: the real data path against the bound set by the model alone.
+
+(a) steps/s of the training loop as train_fold runs it: seeded crops of real augmented variants
+    (cellbench.batches), normalised on the device, one optimiser step each (cellbench.train);
+(b) steps/s of the same model, optimiser, loss and precision on synthetic batches already on the
+    device, normalised once: the most the data path could reach.
+
+    python benchmarks/train_throughput.py --arch Unet --encoder resnet34 --batch-size 16 --crop-size 256 --device cuda
+
+The augmented variants come from --augmented DIR, else the WBC expert masks in ../shared/data/wbc
+(ingested and augmented once into results/benchmarks/), else the demo dataset. The last line holds
+``key=value`` figures, including ``ratio`` = a / b; a row is appended to --table (Parquet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cellbench import augment, config, demo, ingest
+from cellbench.batches import CropBatches
+from cellbench.predict import normalise, resolve_device
+from cellbench.train import TrainingStep, configure_determinism, configure_threads
+from cellbench.variants import VariantStore
+
+REPO = Path(__file__).resolve().parents[1]
+WBC = REPO.parent / "shared" / "data" / "wbc"
+CACHE = REPO / "results" / "benchmarks"
+
+
+def augmented_variants(requested: Path | None) -> tuple[Path, str]:
+    """A folder of augmented variants and what data it holds."""
+    if requested is not None:
+        return requested, str(requested)
+    if WBC.is_dir():
+        source, name = {"format": "grey_masks", "annotations": str(WBC / "masks"), "images": str(WBC / "images")}, "wbc"
+    else:
+        source, name = None, "demo"
+    out = CACHE / f"{name}_augmented"
+    if not (out / "manifest.parquet").is_file():
+        with tempfile.TemporaryDirectory() as tmp:
+            if source is None:
+                demo.generate(Path(tmp, "demo"))
+                source = {"format": "labelme", "annotations": str(Path(tmp, "demo"))}
+            settings = config.complete({"dataset": name, "data": {**source, "demo": False}})
+            ingest.ingest(settings, Path(tmp, "data"))
+            augment.augment(Path(tmp, "data"), out)
+    return out, name
+
+
+def steps_per_second(step, n_steps: int, warmup: int, device: torch.device) -> float:
+    """Run ``warmup`` then ``n_steps`` calls of ``step()`` (each returns the loss) and time the latter."""
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    total = torch.zeros((), device=device)
+    for _ in range(n_steps):
+        total += step()
+    float(total)  # waits for the device
+    return n_steps / (time.perf_counter() - started)
+
+
+def cpu_name() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="Unet")
+    parser.add_argument("--encoder", default="resnet34")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--crop-size", type=int, default=256)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--augmented", type=Path)
+    parser.add_argument("--table", type=Path, default=CACHE / "train_throughput.parquet")
+    args = parser.parse_args()
+
+    configure_threads(args.threads)
+    configure_determinism(False)
+    device = resolve_device(args.device)
+    folder, data_name = augmented_variants(args.augmented)
+    store = VariantStore(folder)
+    settings = config.complete({"train": {"encoder": args.encoder, "batch_size": args.batch_size,
+                                          "crop_size": args.crop_size, "amp": args.amp, "compile": args.compile,
+                                          "lr_schedule": "constant"}})["train"]
+    n_classes = int(max(int(store.get(r)[1].max()) for r in range(0, len(store), 16))) + 1
+    torch.manual_seed(0)
+    mean = torch.tensor([0.5, 0.5, 0.5], device=device)
+    std = torch.tensor([0.25, 0.25, 0.25], device=device)
+
+    # (a) the real data path
+    trainer = TrainingStep(args.arch, settings, n_classes, device, total_steps=1)
+    batches = CropBatches(store, np.arange(len(store)), args.crop_size, args.batch_size, seed=0, device=device)
+    stream = (batch for epoch in range(1, 10**6) for batch in batches.epoch(epoch))
+
+    def real_step():
+        images, masks, _ = next(stream)
+        return trainer(normalise(images, mean, std), masks)
+
+    real = steps_per_second(real_step, args.steps, args.warmup, device)
+
+    # (b) the same model and optimiser on batches already on the device
+    trainer = TrainingStep(args.arch, settings, n_classes, device, total_steps=1)
+    generator = torch.Generator(device="cpu").manual_seed(1)
+    images = torch.randint(0, 256, (args.batch_size, args.crop_size, args.crop_size, 3), dtype=torch.uint8,
+                           generator=generator).to(device)
+    x = normalise(images, mean, std)
+    y = torch.randint(0, n_classes, (args.batch_size, args.crop_size, args.crop_size), generator=generator).to(device)
+    bound = steps_per_second(lambda: trainer(x, y), args.steps, args.warmup, device)
+
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    row = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "arch": args.arch,
+           "encoder": args.encoder, "batch_size": args.batch_size, "crop_size": args.crop_size,
+           "device": device.type, "device_name": device_name, "threads": args.threads, "amp": args.amp,
+           "compile": args.compile, "data": data_name, "data_where": batches.where, "torch": torch.__version__,
+           "real_steps_per_s": real, "synthetic_steps_per_s": bound, "ratio": real / bound,
+           "real_images_per_s": real * args.batch_size}
+    args.table.parent.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame([row])
+    if args.table.is_file():
+        table = pd.concat([pd.read_parquet(args.table), table], ignore_index=True)
+    table.to_parquet(args.table, index=False)
+    print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={str(v).replace(' ', '_')}"
+                   for k, v in row.items() if k != "time"))
+
+
+if __name__ == "__main__":
+    main()

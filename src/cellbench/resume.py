@@ -1,0 +1,84 @@
+"""Surviving preemption: a SIGTERM (what SLURM sends before it kills a job) makes training save a
+resumable state and stop; the next run of the same job continues from it.
+
+The state lives in ``<model dir>/resume.pt``, beside but not among the job's declared outputs, so
+Snakemake's ``--rerun-incomplete`` (which deletes the outputs of an interrupted job) keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+RESUME_FILE = "resume.pt"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # SLURM: TERM before the kill, USR1 with --signal
+
+
+class Preempted(Exception):
+    """Training stopped on a signal after saving a resumable state."""
+
+    exit_status = 143  # 128 + SIGTERM, what a job killed by SIGTERM reports
+
+
+class StopRequests:
+    """While active, a stop signal only sets ``requested``; the training loop checks it between steps."""
+
+    def __init__(self):
+        self.requested: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = signum
+        log.warning("received %s: stopping after this step", signal.Signals(signum).name)
+
+    def __enter__(self) -> StopRequests:
+        for signum in STOP_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_state(out_dir: Path, state: dict) -> Path:
+    """Write the resumable state atomically (a kill while writing keeps the previous one)."""
+    path = Path(out_dir) / RESUME_FILE
+    tmp = path.with_suffix(".tmp")
+    torch.save({**state, "rng": rng_states()}, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_state(out_dir: Path, config_hash: str) -> dict | None:
+    """The saved state of an interrupted run with the same settings, or None."""
+    path = Path(out_dir) / RESUME_FILE
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("config_hash") != config_hash:
+        log.warning("%s was saved with other settings: starting afresh", path)
+        return None
+    return state
+
+
+def clear_state(out_dir: Path) -> None:
+    (Path(out_dir) / RESUME_FILE).unlink(missing_ok=True)

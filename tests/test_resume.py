@@ -1,0 +1,88 @@
+"""Preemption: SIGTERM saves a resumable state, the rerun continues and ends as an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from conftest import make_config
+
+from cellbench import augment, models, resume, train
+from cellbench.split import make_splits
+
+
+def test_stop_signal_only_sets_a_flag_while_active():
+    with resume.StopRequests() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is not stop._handle
+
+
+def test_state_of_other_settings_is_not_resumed(tmp_path):
+    resume.save_state(tmp_path, {"config_hash": "a", "x": torch.ones(2)})
+    assert resume.load_state(tmp_path, "b") is None
+    state = resume.load_state(tmp_path, "a")
+    assert torch.equal(state["x"], torch.ones(2)) and "torch" in state["rng"]
+    resume.clear_state(tmp_path)
+    assert resume.load_state(tmp_path, "a") is None
+
+
+@pytest.fixture(scope="module")
+def fold_inputs(demo_data, demo_raw, tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    augment.augment(demo_data, root / "augmented", rotations=4, flip=False)
+    splits = make_splits(pd.read_parquet(demo_data / "manifest.parquet"), make_config(demo_raw)["split"])
+    splits.to_parquet(root / "splits.parquet", index=False)
+    return root
+
+
+TRAIN = {"epochs": 3, "steps_per_epoch": 30, "batch_size": 8, "crop_size": 64, "encoder": "resnet18",
+         "threads": 1}
+
+
+def train_command(demo_data, root, out):
+    settings = json.dumps({"dataset": "t", "classes": ["background", "cytoplasm", "nucleus"], "train": TRAIN})
+    return [sys.executable, "-m", "cellbench", "train", "--config-json", settings, "--arch", "Unet", "--fold", "0",
+            "--data", str(demo_data), "--augmented", str(root / "augmented"), "--splits",
+            str(root / "splits.parquet"), "--out", str(out), "--threads", "1"]
+
+
+def test_sigterm_mid_epoch_then_rerun_resumes_and_ends_like_an_uninterrupted_run(demo_data, demo_raw,
+                                                                                 fold_inputs, tmp_path):
+    out = tmp_path / "model"
+    job = subprocess.Popen(train_command(demo_data, fold_inputs, out), stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in job.stderr:  # wait until epoch 1 is done, then kill in the middle of epoch 2
+        seen.append(line)
+        if "epoch 1/3" in line:
+            time.sleep(0.3)
+            job.send_signal(signal.SIGTERM)
+            break
+    seen += job.stderr.readlines()
+    assert job.wait(timeout=300) == resume.Preempted.exit_status, "".join(seen)
+    assert (out / resume.RESUME_FILE).is_file() and not (out / "model.pt").exists()
+    assert "preempted" in "".join(seen)
+
+    rerun = subprocess.run(train_command(demo_data, fold_inputs, out), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    resumed_at = [line for line in rerun.stderr.splitlines() if "resuming from" in line]
+    assert resumed_at and "at epoch 2, step" in resumed_at[0], rerun.stderr
+    step = int(resumed_at[0].rsplit("step", 1)[1])
+    assert 0 < step < TRAIN["steps_per_epoch"]  # it was stopped mid-epoch
+    history = pd.read_parquet(out / "history.parquet")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert not (out / resume.RESUME_FILE).exists()
+
+    config = make_config(demo_raw, train=TRAIN)  # the same job, never interrupted
+    straight = train.train_fold(config, "Unet", 0, demo_data, fold_inputs / "augmented",
+                                fold_inputs / "splits.parquet", tmp_path / "straight", threads=1)
+    assert history["train_loss"].tolist() == pytest.approx(straight["train_loss"].tolist(), rel=1e-5)
+    resumed_model, _ = models.load_checkpoint(out / "model.pt")
+    straight_model, _ = models.load_checkpoint(tmp_path / "straight" / "model.pt")
+    for (name, a), b in zip(resumed_model.state_dict().items(), straight_model.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), name
