@@ -45,17 +45,17 @@ TRAIN = {"epochs": 3, "steps_per_epoch": 30, "batch_size": 8, "crop_size": 64, "
          "threads": 1}
 
 
-def train_command(demo_data, root, out):
+def train_command(demo_data, root, out, resume_dir):
     settings = json.dumps({"dataset": "t", "classes": ["background", "cytoplasm", "nucleus"], "train": TRAIN})
     return [sys.executable, "-m", "cellbench", "train", "--config-json", settings, "--arch", "Unet", "--fold", "0",
             "--data", str(demo_data), "--augmented", str(root / "augmented"), "--splits",
-            str(root / "splits.parquet"), "--out", str(out), "--threads", "1"]
+            str(root / "splits.parquet"), "--out", str(out), "--resume-dir", str(resume_dir), "--threads", "1"]
 
 
 def test_sigterm_mid_epoch_then_rerun_resumes_and_ends_like_an_uninterrupted_run(demo_data, demo_raw,
                                                                                  fold_inputs, tmp_path):
-    out = tmp_path / "model"
-    job = subprocess.Popen(train_command(demo_data, fold_inputs, out), stderr=subprocess.PIPE, text=True)
+    out, saved = tmp_path / "model", tmp_path / "resume"
+    job = subprocess.Popen(train_command(demo_data, fold_inputs, out, saved), stderr=subprocess.PIPE, text=True)
     seen = []
     for line in job.stderr:  # wait until epoch 1 is done, then kill in the middle of epoch 2
         seen.append(line)
@@ -65,10 +65,11 @@ def test_sigterm_mid_epoch_then_rerun_resumes_and_ends_like_an_uninterrupted_run
             break
     seen += job.stderr.readlines()
     assert job.wait(timeout=300) == resume.Preempted.exit_status, "".join(seen)
-    assert (out / resume.RESUME_FILE).is_file() and not (out / "model.pt").exists()
+    assert (saved / resume.RESUME_FILE).is_file() and not (out / "model.pt").exists()
     assert "preempted" in "".join(seen)
 
-    rerun = subprocess.run(train_command(demo_data, fold_inputs, out), capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(train_command(demo_data, fold_inputs, out, saved), capture_output=True, text=True,
+                           timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     resumed_at = [line for line in rerun.stderr.splitlines() if "resuming from" in line]
     assert resumed_at and "at epoch 2, step" in resumed_at[0], rerun.stderr
@@ -76,7 +77,7 @@ def test_sigterm_mid_epoch_then_rerun_resumes_and_ends_like_an_uninterrupted_run
     assert 0 < step < TRAIN["steps_per_epoch"]  # it was stopped mid-epoch
     history = pd.read_parquet(out / "history.parquet")
     assert history["epoch"].tolist() == [1, 2, 3]
-    assert not (out / resume.RESUME_FILE).exists()
+    assert not (saved / resume.RESUME_FILE).exists()
 
     config = make_config(demo_raw, train=TRAIN)  # the same job, never interrupted
     straight = train.train_fold(config, "Unet", 0, demo_data, fold_inputs / "augmented",

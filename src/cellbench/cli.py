@@ -96,7 +96,8 @@ def cmd_train(args, config):
     layout = _layout(config)
     train.train_fold(config, args.arch, args.fold, Path(args.data or layout.data),
                      Path(args.augmented or layout.augmented), Path(args.splits or layout.splits),
-                     Path(args.out or layout.model_dir(args.arch, args.fold)), threads=args.threads)
+                     Path(args.out or layout.model_dir(args.arch, args.fold)), threads=args.threads,
+                     resume_dir=Path(args.resume_dir or layout.resume_dir(args.arch, args.fold)))
 
 
 def cmd_predict(args, config):
@@ -214,9 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = step("augment", cmd_augment, "rotation/flip variants of every sample")
     sub.add_argument("--data")
     sub.add_argument("--out")
-    sub = step("train", cmd_train, "train one architecture on one fold")
+    sub = step("train", cmd_train, "train one architecture on one fold (resumes after a SIGTERM)")
     for option in ("--data", "--augmented", "--splits", "--out"):
         sub.add_argument(option)
+    sub.add_argument("--resume-dir", help="where a SIGTERM saves the resumable state "
+                                          "(default: results/<dataset>/resume/<arch>/fold<k>)")
     sub.add_argument("--threads", type=int, default=1)
     sub = step("predict", cmd_predict, "out-of-fold class maps of one fold")
     for option in ("--checkpoint", "--data", "--splits", "--out"):

@@ -48,6 +48,10 @@ class Layout:
     def checkpoint(self, arch, fold) -> str:
         return self._p("models", arch, f"fold{fold}", "model.pt")
 
+    def resume_dir(self, arch, fold) -> str:
+        """Resumable training state: outside the job's outputs, which Snakemake removes on failure."""
+        return self._p("resume", arch, f"fold{fold}")
+
     def history(self, arch, fold) -> str:
         return self._p("models", arch, f"fold{fold}", "history.parquet")
 

@@ -1,8 +1,8 @@
 """Surviving preemption: a SIGTERM (what SLURM sends before it kills a job) makes training save a
 resumable state and stop; the next run of the same job continues from it.
 
-The state lives in ``<model dir>/resume.pt``, beside but not among the job's declared outputs, so
-Snakemake's ``--rerun-incomplete`` (which deletes the outputs of an interrupted job) keeps it.
+The state lives in its own folder (results/<dataset>/resume/<arch>/fold<k>/resume.pt), away from
+the job's declared outputs, which Snakemake removes (with their empty folders) when a job fails.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def restore_rng_states(states: dict) -> None:
 def save_state(out_dir: Path, state: dict) -> Path:
     """Write the resumable state atomically (a kill while writing keeps the previous one)."""
     path = Path(out_dir) / RESUME_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({**state, "rng": rng_states()}, tmp)
     tmp.replace(path)
@@ -81,4 +82,9 @@ def load_state(out_dir: Path, config_hash: str) -> dict | None:
 
 
 def clear_state(out_dir: Path) -> None:
+    """Remove the state (and its folder when that is left empty)."""
     (Path(out_dir) / RESUME_FILE).unlink(missing_ok=True)
+    try:
+        Path(out_dir).rmdir()
+    except OSError:  # not empty, or already gone
+        pass

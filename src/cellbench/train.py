@@ -147,16 +147,18 @@ class _Progress:
 
 
 def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir: Path,
-               splits_path: Path, out_dir: Path, threads: int = 1) -> pd.DataFrame:
+               splits_path: Path, out_dir: Path, threads: int = 1, resume_dir: Path | None = None) -> pd.DataFrame:
     """Train a fresh ``arch`` model on the training variants of ``fold``; write model.pt and
     history.parquet to ``out_dir`` and return the history.
 
-    On SIGTERM/SIGUSR1 the run saves ``out_dir/resume.pt`` and raises resume.Preempted; called
-    again with the same settings, it continues from there and ends as an uninterrupted run.
+    On SIGTERM/SIGUSR1 the run saves ``resume_dir/resume.pt`` (default: ``out_dir``) and raises
+    resume.Preempted; called again with the same settings, it continues from there and ends as an
+    uninterrupted run would.
     """
     settings, classes = config["train"], config["classes"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    resume_dir = Path(resume_dir or out_dir)
     configure_threads(threads)
     configure_determinism(settings["deterministic"])
     device = resolve_device(settings["device"])
@@ -186,12 +188,13 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
     }
     run_hash = configuration.digest({"config": meta["config_hash"], "arch": arch, "fold": fold})
     progress = _Progress()
-    saved = resume.load_state(out_dir, run_hash)
+    saved = resume.load_state(resume_dir, run_hash)
     if saved is not None:
         trainer.load_state_dict(saved["trainer"])
         progress.restore(saved["progress"])
         resume.restore_rng_states(saved["rng"])
-        log.info("resuming from %s at epoch %d, step %d", out_dir / resume.RESUME_FILE, progress.epoch, progress.step)
+        log.info("resuming from %s at epoch %d, step %d", resume_dir / resume.RESUME_FILE, progress.epoch,
+                 progress.step)
     log.info("%s/%s fold %d on %s: %d training samples (%d variants, %s), %d validation samples, "
              "%d epochs x %d steps of %d crops %dpx, lr %s %s, %d threads",
              arch, settings["encoder"], fold, device, len(train_ids), len(batches.rows), batches.where,
@@ -199,7 +202,7 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
              settings["learning_rate"], settings["lr_schedule"], threads)
 
     def save_resumable() -> Path:
-        return resume.save_state(out_dir, {"config_hash": run_hash, "trainer": trainer.state_dict(),
+        return resume.save_state(resume_dir, {"config_hash": run_hash, "trainer": trainer.state_dict(),
                                            "progress": progress.as_dict()})
 
     last_save = time.monotonic()
@@ -232,7 +235,7 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
                            {**meta, "epoch": progress.best_epoch, "val_dice": best_record["val_dice_fg"]})
     table = pd.DataFrame(progress.history)
     write_parquet(table, out_dir / "history.parquet")
-    resume.clear_state(out_dir)
+    resume.clear_state(resume_dir)
     return table
 
 

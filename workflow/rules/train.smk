@@ -1,4 +1,5 @@
-# One fresh model per architecture x fold.
+# One fresh model per architecture x fold. A job stopped by SIGTERM (SLURM preemption, timeout
+# warning) saves results/<dataset>/resume/<arch>/fold<k>/resume.pt; rerunning it continues there.
 
 
 rule train:
@@ -12,6 +13,7 @@ rule train:
     params:
         settings=lambda wildcards: settings("dataset", "classes", train=train_settings()),
         out_dir=lambda wildcards, output: os.path.dirname(output.checkpoint),
+        resume_dir=lambda wildcards: L.resume_dir(wildcards.arch, wildcards.fold),
     threads: config["train"]["threads"]
     resources:
         gpu=1,
@@ -22,6 +24,7 @@ rule train:
     conda:
         ENV
     shell:
-        "python -m cellbench train --config-json {params.settings:q} --arch {wildcards.arch} "
-        "--fold {wildcards.fold} --data {input.data} --augmented {input.augmented} "
-        "--splits {input.splits} --out {params.out_dir} --threads {threads} > {log} 2>&1"
+        # exec: the training process itself receives SLURM's SIGTERM and saves a resumable state
+        "exec python -m cellbench train --config-json {params.settings:q} --arch {wildcards.arch} "
+        "--fold {wildcards.fold} --data {input.data} --augmented {input.augmented} --splits {input.splits} "
+        "--out {params.out_dir} --resume-dir {params.resume_dir} --threads {threads} > {log} 2>&1"
