@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from cellbench import stats
 from cellbench.aggregate import summarise
 from cellbench.images import write_png
 from cellbench.report import FIGURES, TABLES, choose_overlay_samples, colourise, make_report
@@ -29,13 +30,23 @@ def test_report_from_a_small_run(demo_data, tmp_path):
                                  "tp": 1, "fp": 0, "fn": 0, "dice": rng.uniform(0.5, 1), "iou": 0.5})
     metrics = pd.DataFrame(rows)
     out = tmp_path / "report"
-    make_report(summarise(metrics), metrics, pd.DataFrame(histories), demo_data, prediction_dirs, splits, out, 3)
+    comparison = stats.compare(stats.per_image_values(metrics), resamples=200)
+    make_report(summarise(metrics), metrics, pd.DataFrame(histories), demo_data, prediction_dirs, splits, out, 3,
+                pd.DataFrame(), comparison)
     for name in FIGURES:
         with Image.open(out / name) as picture:
             assert picture.size[0] > 300 and picture.size[1] > 200
     for name in TABLES:
         assert "foreground_mean" in (out / name).read_text()
-    assert (out / "model_comparison.md").read_text().count("\n| ") == 2  # one row per architecture
+    sections = {part.split("\n", 1)[0]: part for part in (out / "model_comparison.md").read_text().split("## ")[1:]}
+    assert list(sections) == ["Semantic segmentation (cross-validated Dice)", "Instances (cells, nuclei)",
+                              "95 % confidence intervals", "Paired comparisons"]
+    rows_of = {title: [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
+               for title, text in sections.items()}
+    assert len(rows_of["Semantic segmentation (cross-validated Dice)"]) == 2  # one row per architecture
+    assert len(rows_of["95 % confidence intervals"]) == 2 * 4  # architectures x (3 classes/regions + mean)
+    assert len(rows_of["Paired comparisons"]) == 4  # one pair per target
+    assert "<h2>Paired comparisons</h2>" in (out / "model_comparison.html").read_text()
 
 
 def test_overlay_samples_span_the_range():

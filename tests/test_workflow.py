@@ -69,6 +69,13 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     assert (summary["n_folds"] == 2).all()
     metrics = pd.read_parquet(root / "metrics.parquet")
     assert len(metrics) == 2 * 8 * 3  # architectures x out-of-fold images x classes/regions
+    instances = pd.read_parquet(root / "instance_summary.parquet")
+    assert len(instances) == 2 * 2 * 10  # architectures x object types (cell, nucleus) x IoU thresholds
+    assert len(pd.read_parquet(root / "instance_metrics.parquet")) == 2 * 8 * 2 * 10
+    assert len(pd.read_parquet(root / "object_metrics.parquet")) == 2 * 8 * 2
+    stats = pd.read_parquet(root / "stats.parquet")
+    assert set(stats["kind"]) == {"interval", "paired"} and (stats["kind"] == "paired").sum() == 4 + 2 * 2
+    assert (root / "predictions" / "Unet" / "fold0" / "instances" / "cell").is_dir()
     splits = pd.read_parquet(root / "splits.parquet")
     for arch in ("Unet", "FPN"):
         for fold in (0, 1):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from cellbench.metrics import scores
+from cellbench.object_metrics import threshold_scores
 
 FOREGROUND_MEAN = "foreground_mean"
+OBJECT_METRICS = ("aji", "aji_plus", "segpc_miou", "glas_f1", "object_dice", "object_hausdorff")
 
 
 def _image_means(metrics: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -62,3 +64,47 @@ def ranking(summary: pd.DataFrame) -> pd.DataFrame:
     wide = wide.sort_values(FOREGROUND_MEAN, ascending=False)
     first = [FOREGROUND_MEAN, "fold_sd_dice"]
     return wide[first + [c for c in wide.columns if c not in first]].reset_index()
+
+
+def _pooled_threshold_scores(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    counts = table.groupby(keys, sort=False)[["tp", "fp", "fn", "sum_iou"]].sum().reset_index()
+    scored = [threshold_scores(r.tp, r.fp, r.fn, r.sum_iou) for r in counts.itertuples()]
+    return pd.concat([counts, pd.DataFrame(scored, index=counts.index)], axis=1)
+
+
+def summarise_instances(instances: pd.DataFrame, objects: pd.DataFrame) -> pd.DataFrame:
+    """instance_summary: one row per architecture x object type x IoU threshold.
+
+    Counts pooled over all out-of-fold images (StarDist's by_image=False: no 0/0 cases) give the
+    headline precision, recall, F1, AP, PQ, SQ; ap_fold_mean/_sd describe the K per-fold pooled AP;
+    the threshold-free object metrics (AJI, AJI+, SegPC mIoU, GlaS) are image-wise means.
+    """
+    model_keys = ["dataset", "arch", "encoder", "object_type"]
+    keys = model_keys + ["threshold"]
+    if instances.empty:
+        return pd.DataFrame(columns=keys)
+    overall = _pooled_threshold_scores(instances, keys)
+    per_fold = _pooled_threshold_scores(instances, keys + ["fold"])
+    spread = per_fold.groupby(keys, sort=False)["ap"].agg(
+        ap_fold_mean="mean", ap_fold_sd=lambda v: v.std(ddof=1), n_folds="size").reset_index()
+    images = instances.groupby(keys, sort=False)["ap"].agg(ap_image_mean="mean", n_images="size").reset_index()
+    threshold_free = objects.groupby(model_keys, sort=False)[list(OBJECT_METRICS)].mean().reset_index()
+    summary = overall.merge(spread, on=keys).merge(images, on=keys).merge(threshold_free, on=model_keys, how="left")
+    return summary.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+
+def instance_ranking(summary: pd.DataFrame) -> pd.DataFrame:
+    """Instance comparison: per architecture x object type, AP at 0.5 and 0.75, mean AP over the
+    thresholds, PQ at 0.5 and the threshold-free object metrics."""
+    if summary.empty:
+        return summary
+    keys = ["arch", "encoder", "object_type"]
+    grouped = summary.groupby(keys, sort=False)
+    table = grouped["ap"].mean().rename("mean_ap").to_frame()
+    for t, column in ((0.5, "ap_50"), (0.75, "ap_75")):
+        at = summary[summary["threshold"].round(2) == t].set_index(keys)
+        table[column] = at["ap"]
+    table["pq_50"] = summary[summary["threshold"].round(2) == 0.5].set_index(keys)["pq"]
+    table = table.join(grouped[list(OBJECT_METRICS)].first())
+    return table.reset_index().sort_values(["object_type", "mean_ap"], ascending=[True, False], kind="stable")

@@ -106,7 +106,8 @@ def cmd_predict(args, config):
     splits = pd.read_parquet(args.splits or layout.splits)
     predict.predict_fold(Path(args.checkpoint or layout.checkpoint(args.arch, args.fold)),
                          Path(args.data or layout.data), splits, args.fold,
-                         Path(args.out or layout.predictions(args.arch, args.fold)), config["train"]["device"])
+                         Path(args.out or layout.predictions(args.arch, args.fold)), config["train"]["device"],
+                         config["evaluate"]["objects"])
 
 
 def cmd_evaluate(args, config):
@@ -114,30 +115,41 @@ def cmd_evaluate(args, config):
     from cellbench.fsutil import write_parquet
     layout = _layout(config)
     splits = pd.read_parquet(args.splits or layout.splits)
-    table = evaluate_predictions(
+    scores = evaluate_predictions(
         Path(args.data or layout.data), Path(args.predictions or layout.predictions(args.arch, args.fold)),
-        splits, args.fold, config["classes"], config["evaluate"]["regions"],
+        splits, args.fold, config["classes"], config["evaluate"],
         {"dataset": config["dataset"], "arch": args.arch, "encoder": config["train"]["encoder"]})
-    write_parquet(table, Path(args.out or layout.fold_metrics(args.arch, args.fold)))
+    write_parquet(scores.semantic, Path(args.out or layout.fold_metrics(args.arch, args.fold)))
+    write_parquet(scores.instances, Path(args.instances_out or layout.fold_instance_metrics(args.arch, args.fold)))
+    write_parquet(scores.objects, Path(args.objects_out or layout.fold_object_metrics(args.arch, args.fold)))
 
 
-def _fold_metric_paths(config) -> list[str]:
-    layout = _layout(config)
-    return [layout.fold_metrics(a, k) for a in config["train"]["architectures"]
-            for k in range(config["split"]["folds"])]
+def _all_folds(config, path_of) -> pd.DataFrame:
+    """One table from the per-fold tables of every architecture and fold."""
+    paths = [path_of(a, k) for a in config["train"]["architectures"] for k in range(config["split"]["folds"])]
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
 def cmd_aggregate(args, config):
-    from cellbench.aggregate import ranking, summarise
+    from cellbench import stats
+    from cellbench.aggregate import instance_ranking, ranking, summarise, summarise_instances
     from cellbench.fsutil import write_parquet
     layout = _layout(config)
-    metrics = pd.concat([pd.read_parquet(p) for p in (args.inputs or _fold_metric_paths(config))],
-                        ignore_index=True)
+    metrics = _all_folds(config, layout.fold_metrics)
+    instances = _all_folds(config, layout.fold_instance_metrics)
+    objects = _all_folds(config, layout.fold_object_metrics)
     summary = summarise(metrics)
-    write_parquet(metrics, Path(args.metrics_out or layout.metrics))
-    write_parquet(summary, Path(args.summary_out or layout.summary))
+    instance_summary = summarise_instances(instances, objects)
+    settings = config["evaluate"]
+    comparison = stats.compare(stats.per_image_values(metrics, instances, objects),
+                               settings["bootstrap_resamples"], settings["seed"])
+    for table, path in ((metrics, layout.metrics), (instances, layout.instance_metrics),
+                        (objects, layout.object_metrics), (summary, layout.summary),
+                        (instance_summary, layout.instance_summary), (comparison, layout.stats)):
+        write_parquet(table, Path(path))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         log.info("model comparison (CV Dice):\n%s", ranking(summary).round(4).to_string(index=False))
+        log.info("instances:\n%s", instance_ranking(instance_summary).round(4).to_string(index=False))
 
 
 def cmd_report(args, config):
@@ -149,7 +161,8 @@ def cmd_report(args, config):
     report.make_report(pd.read_parquet(layout.summary), pd.read_parquet(layout.metrics), histories,
                        Path(layout.data), {(a, k): Path(layout.predictions(a, k)) for a in archs for k in folds},
                        pd.read_parquet(layout.splits), Path(args.out or layout.report),
-                       config["report"]["overlay_samples"])
+                       config["report"]["overlay_samples"], pd.read_parquet(layout.instance_summary),
+                       pd.read_parquet(layout.stats))
 
 
 def cmd_export_labelme(args, config):
@@ -224,16 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = step("predict", cmd_predict, "out-of-fold class maps of one fold")
     for option in ("--checkpoint", "--data", "--splits", "--out"):
         sub.add_argument(option)
-    sub = step("evaluate", cmd_evaluate, "metrics per image x class of one fold")
-    for option in ("--predictions", "--data", "--splits", "--out"):
+    sub = step("evaluate", cmd_evaluate, "semantic, instance and object metrics per image of one fold")
+    for option in ("--predictions", "--data", "--splits", "--out", "--instances-out", "--objects-out"):
         sub.add_argument(option)
     for sub in (steps.choices["train"], steps.choices["predict"], steps.choices["evaluate"]):
         sub.add_argument("--arch", required=True)
         sub.add_argument("--fold", type=int, required=True)
-    sub = step("aggregate", cmd_aggregate, "metrics.parquet and summary.parquet from all folds")
-    sub.add_argument("--inputs", nargs="*")
-    sub.add_argument("--metrics-out")
-    sub.add_argument("--summary-out")
+    step("aggregate", cmd_aggregate, "all folds' tables, the cross-validated summaries and statistics")
     step("report", cmd_report, "figures and model-comparison tables").add_argument("--out")
     sub = step("export-labelme", cmd_export_labelme, "class maps (e.g. predictions) -> LabelMe JSON for correction")
     sub.add_argument("--arch", help="export this architecture's out-of-fold predictions")

@@ -64,9 +64,31 @@ class Layout:
     def fold_metrics(self, arch, fold) -> str:
         return self._p("metrics", arch, f"fold{fold}.parquet")
 
+    def fold_instance_metrics(self, arch, fold) -> str:
+        return self._p("instance_metrics", arch, f"fold{fold}.parquet")
+
+    def fold_object_metrics(self, arch, fold) -> str:
+        return self._p("object_metrics", arch, f"fold{fold}.parquet")
+
     @property
     def metrics(self) -> str:
         return self._p("metrics.parquet")
+
+    @property
+    def instance_metrics(self) -> str:
+        return self._p("instance_metrics.parquet")
+
+    @property
+    def object_metrics(self) -> str:
+        return self._p("object_metrics.parquet")
+
+    @property
+    def instance_summary(self) -> str:
+        return self._p("instance_summary.parquet")
+
+    @property
+    def stats(self) -> str:
+        return self._p("stats.parquet")
 
     @property
     def summary(self) -> str:

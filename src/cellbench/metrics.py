@@ -1,14 +1,15 @@
 """Semantic segmentation metrics per image and class, as defined in docs METRICS.md.
 
 Hard (argmax) counts from one confusion matrix per image. Empty cases follow nnU-Net: reference
-and prediction both empty -> NaN (left out of means); one of them empty -> 0.
+and prediction both empty -> NaN (left out of means); one of them empty -> 0. Optional boundary
+metrics (HD95, ASSD; cellbench.boundary): one side empty -> the image diagonal, both -> NaN.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
+from cellbench.boundary import hd95_assd
 from cellbench.classmaps import IGNORE_INDEX
 
 
@@ -69,15 +70,20 @@ def regions_of(classes: list[str], regions: dict[str, list[str]] | None) -> dict
 
 
 def image_rows(truth: np.ndarray, prediction: np.ndarray, classes: list[str],
-               regions: dict[str, list[str]] | None = None) -> list[dict]:
-    """One row per scored class/region of one image: counts and scores."""
+               regions: dict[str, list[str]] | None = None, boundary: bool = False) -> list[dict]:
+    """One row per scored class/region of one image: counts and scores (and, with ``boundary``,
+    HD95 and ASSD in pixels, ignored truth pixels left out of both masks)."""
     matrix = confusion(truth, prediction, len(classes))
+    scored = truth != IGNORE_INDEX
     rows = []
     for name, members in regions_of(classes, regions).items():
         tp, fp, fn, tn = region_counts(matrix, members)
         row = {"class": name, "is_region": len(members) > 1 or name not in classes,
                "tp": tp, "fp": fp, "fn": fn, "tn": tn, "n_ref": tp + fn, "n_pred": tp + fp}
         row.update({k: float(v) for k, v in scores(tp, fp, fn).items()})
+        if boundary:
+            row["hd95"], row["assd"] = hd95_assd(np.isin(truth, members) & scored,
+                                                 np.isin(prediction, members) & scored)
         rows.append(row)
     return rows
 
@@ -95,16 +101,3 @@ def foreground_dice(truth_and_predictions, classes: list[str]) -> tuple[float, d
 def _nanmean(values) -> float:
     values = np.asarray(values, dtype=np.float64)
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-
-
-def evaluate_fold(truths: dict[str, np.ndarray], predictions: dict[str, np.ndarray],
-                  classes: list[str], regions: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """Metrics table (one row per image x class/region) for matching truth/prediction maps."""
-    missing = sorted(set(truths) - set(predictions))
-    if missing:
-        raise ValueError(f"no prediction for {len(missing)} images: {missing[:5]}")
-    rows = []
-    for sample_id in sorted(truths):
-        for row in image_rows(truths[sample_id], predictions[sample_id], classes, regions):
-            rows.append({"sample_id": sample_id, **row})
-    return pd.DataFrame(rows)

@@ -11,7 +11,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from cellbench import models
+from cellbench import models, objects
+from cellbench.classmaps import relabel_sequential
 from cellbench.fsutil import staged_dir
 from cellbench.images import read_png, write_png
 
@@ -60,8 +61,10 @@ def predict_image(model: torch.nn.Module, image: np.ndarray, mean, std, divisor:
 
 
 def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: int, out_dir: Path,
-                 device: str = "auto") -> list[str]:
-    """Write the out-of-fold class map of every validation image of ``fold`` to ``out_dir``."""
+                 device: str = "auto", object_spec: dict | None = None) -> list[str]:
+    """Write the out-of-fold class map of every validation image of ``fold`` to ``out_dir``, and for
+    each object type of ``object_spec`` (evaluate.objects) its instance map (uint16) to
+    ``out_dir/instances/<type>/``."""
     data_dir = Path(data_dir)
     torch_device = resolve_device(device)
     model, meta = models.load_checkpoint(checkpoint, torch_device)
@@ -69,11 +72,17 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
         raise ValueError(f"{checkpoint} was trained for fold {meta['fold']}, not fold {fold}")
     manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
     sample_ids = splits.loc[splits["fold"] == fold, "sample_id"].tolist()
+    types = objects.object_types(meta["classes"], object_spec or {})
     with staged_dir(Path(out_dir)) as stage:
+        for name in types:
+            (stage / "instances" / name).mkdir(parents=True)
         for sample_id in sample_ids:
             image = read_png(data_dir / manifest.at[sample_id, "image"])
             class_map = predict_image(model, image, meta["mean"], meta["std"], meta["size_divisor"],
                                       torch_device)
             write_png(class_map, stage / f"{sample_id}.png")
+            for name, kind in types.items():
+                instances = objects.predicted_objects(class_map, kind["classes"], kind["seeds"])
+                write_png(relabel_sequential(instances), stage / "instances" / name / f"{sample_id}.png")
     log.info("predicted %d out-of-fold images of fold %d", len(sample_ids), fold)
     return sample_ids

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cellbench.aggregate import FOREGROUND_MEAN, ranking  # noqa: E402
+from cellbench.aggregate import FOREGROUND_MEAN, instance_ranking, ranking  # noqa: E402
 from cellbench.classmaps import IGNORE_INDEX  # noqa: E402
 from cellbench.images import read_png  # noqa: E402
 
@@ -143,33 +143,75 @@ def plot_overlays(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dict[t
     plt.close(fig)
 
 
-def comparison_tables(summary: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
-    """Model comparison (best first) as Markdown and HTML."""
-    table = ranking(summary)
-    numeric = table.select_dtypes("number").columns
+def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
+    numeric = shown.select_dtypes("number").columns
     shown[numeric] = shown[numeric].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
-    header = "| " + " | ".join(shown.columns) + " |"
+    return shown.fillna("")
+
+
+def _markdown(title: str, table: pd.DataFrame, note: str) -> str:
+    shown = _formatted(table)
+    header = "| " + " | ".join(map(str, shown.columns)) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
     body = ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)]
-    note = ("Cross-validated Dice over all out-of-fold images (image-wise mean per class, "
-            "foreground_mean = mean over foreground classes); fold_sd_dice = SD of the fold scores.")
-    (out_dir / "model_comparison.md").write_text("\n".join([header, rule, *body, "", note, ""]))
+    return "\n".join([f"## {title}", "", header, rule, *body, "", note, ""])
+
+
+def _html(title: str, table: pd.DataFrame, note: str) -> str:
+    shown = _formatted(table)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
                     for row in shown.itertuples(index=False))
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in shown.columns)
-    (out_dir / "model_comparison.html").write_text(
-        f"<table border='1'><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>\n<p>{note}</p>\n")
+    return (f"<h2>{html.escape(title)}</h2>\n<table border='1'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{cells}</tbody></table>\n<p>{html.escape(note)}</p>\n")
+
+
+def statistics_tables(stats: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(confidence intervals, paired comparisons) in reading order."""
+    intervals = stats[stats["kind"] == "interval"][["metric", "target", "arch", "n", "estimate", "ci_low", "ci_high"]]
+    paired = stats[stats["kind"] == "paired"][["metric", "target", "arch", "arch_b", "n", "mean_difference",
+                                               "median_difference", "p_value", "p_holm"]]
+    return (intervals.sort_values(["metric", "target", "estimate"], ascending=[True, True, False], kind="stable"),
+            paired.sort_values(["metric", "target", "p_holm"], kind="stable"))
+
+
+def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, stats: pd.DataFrame,
+                      out_dir: Path) -> pd.DataFrame:
+    """Model comparison (best first), instance metrics and statistics, as Markdown and HTML."""
+    table = ranking(summary)
+    intervals, paired = statistics_tables(stats)
+    sections = [
+        ("Semantic segmentation (cross-validated Dice)", table,
+         "Dice over all out-of-fold images (image-wise mean per class, foreground_mean = mean over "
+         "foreground classes); fold_sd_dice = SD of the fold scores."),
+        ("Instances (cells, nuclei)", instance_ranking(instance_summary),
+         "AP = tp / (tp + fp + fn) from counts pooled over all out-of-fold images, at IoU 0.5 and 0.75 "
+         "and averaged over 0.50:0.95; PQ at 0.5; AJI, AJI+, SegPC mIoU, GlaS object F1 / Dice / "
+         "Hausdorff (px) are image-wise means."),
+        ("95 % confidence intervals", intervals,
+         "Mean over out-of-fold images with a bootstrap interval over images (dice: per class and the "
+         "per-image foreground mean; ap_50 and aji: per object type)."),
+        ("Paired comparisons", paired,
+         "Per-image differences arch - arch_b on the same images; Wilcoxon signed-rank p, Holm-corrected "
+         "over all pairs of a metric and target."),
+    ]
+    (out_dir / "model_comparison.md").write_text("\n".join(_markdown(*section) for section in sections))
+    (out_dir / "model_comparison.html").write_text("".join(_html(*section) for section in sections))
     return table
 
 
 def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.DataFrame, data_dir: Path,
                 prediction_dirs: dict[tuple[str, int], Path], splits: pd.DataFrame, out_dir: Path,
-                overlay_samples: int = 4) -> None:
+                overlay_samples: int = 4, instance_summary: pd.DataFrame | None = None,
+                stats: pd.DataFrame | None = None) -> None:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_dice_by_architecture(summary, metrics, out_dir / FIGURES[0])
     plot_dice_by_class(metrics, out_dir / FIGURES[1])
     plot_training_curves(histories, out_dir / FIGURES[2])
     plot_overlays(metrics, data_dir, prediction_dirs, splits, overlay_samples, out_dir / FIGURES[3])
-    comparison_tables(summary, out_dir)
+    empty_stats = pd.DataFrame(columns=["kind", "metric", "target", "arch", "arch_b", "n", "estimate", "ci_low",
+                                        "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
+    comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
+                      stats if stats is not None else empty_stats, out_dir)

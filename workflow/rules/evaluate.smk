@@ -1,4 +1,5 @@
-# Metrics per image x class for each fold, then the cross-validated summary.
+# Semantic, instance and object metrics per image for each fold; then the cross-validated
+# summaries and the statistics comparing architectures.
 
 
 rule evaluate:
@@ -7,7 +8,9 @@ rule evaluate:
         data=L.data,
         splits=L.splits,
     output:
-        L.fold_metrics("{arch}", "{fold}"),
+        semantic=L.fold_metrics("{arch}", "{fold}"),
+        instances=L.fold_instance_metrics("{arch}", "{fold}"),
+        objects=L.fold_object_metrics("{arch}", "{fold}"),
     params:
         settings=settings(
             "dataset", "classes", "evaluate", train={"encoder": config["train"]["encoder"]}
@@ -19,19 +22,28 @@ rule evaluate:
     shell:
         "python -m cellbench evaluate --config-json {params.settings:q} --arch {wildcards.arch} "
         "--fold {wildcards.fold} --predictions {input.predictions} --data {input.data} "
-        "--splits {input.splits} --out {output} > {log} 2>&1"
+        "--splits {input.splits} --out {output.semantic} --instances-out {output.instances} "
+        "--objects-out {output.objects} > {log} 2>&1"
 
 
 rule aggregate:
     input:
         expand(L.fold_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
+        expand(L.fold_instance_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
+        expand(L.fold_object_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
     output:
         metrics=L.metrics,
+        instance_metrics=L.instance_metrics,
+        object_metrics=L.object_metrics,
         summary=L.summary,
+        instance_summary=L.instance_summary,
+        stats=L.stats,
+    params:
+        settings=settings("dataset", "results", "evaluate", split={"folds": config["split"]["folds"]},
+                          train={"architectures": ARCHS}),
     log:
         L.log("aggregate"),
     conda:
         ENV
     shell:
-        "python -m cellbench aggregate --inputs {input} --metrics-out {output.metrics} "
-        "--summary-out {output.summary} > {log} 2>&1"
+        "python -m cellbench aggregate --config-json {params.settings:q} > {log} 2>&1"

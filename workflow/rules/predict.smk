@@ -9,7 +9,11 @@ rule predict:
     output:
         directory(L.predictions("{arch}", "{fold}")),
     params:
-        settings=settings("dataset", train={"device": config["train"]["device"]}),
+        settings=settings(
+            "dataset",
+            train={"device": config["train"]["device"]},
+            evaluate={"objects": config["evaluate"]["objects"]},
+        ),
     threads: 1
     log:
         L.log("predict", "{arch}", "fold{fold}"),

@@ -5,6 +5,8 @@ rule report:
     input:
         summary=L.summary,
         metrics=L.metrics,
+        instance_summary=L.instance_summary,
+        stats=L.stats,
         histories=expand(L.history("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
         predictions=expand(L.predictions("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
         data=L.data,

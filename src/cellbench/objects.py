@@ -1,0 +1,49 @@
+"""Objects (cells, nuclei) as instance maps: from the annotated truth, and from predicted class maps.
+
+An object type is a set of classes (cell = cytoplasm + nucleus). Truth objects are the annotated
+instances restricted to those classes. Predicted objects are connected components of the type's
+classes; when a seed class is given (nuclei for cells), touching cells are separated by a
+watershed of the distance map seeded by the predicted nuclei, and a component without any
+nucleus stays one object.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from skimage.measure import label as connected_components
+from skimage.segmentation import watershed
+
+from cellbench.matching import sequential
+
+
+def object_types(classes: list[str], spec: dict[str, dict]) -> dict[str, dict]:
+    """The configured object types whose classes all exist: name -> {classes: [indices], seeds: [indices]}."""
+    types = {}
+    for name, entry in spec.items():
+        members, seeds = entry["classes"], [entry["seed_class"]] if entry.get("seed_class") else []
+        if all(c in classes for c in members + seeds):
+            types[name] = {"classes": [classes.index(c) for c in members],
+                           "seeds": [classes.index(c) for c in seeds]}
+    return types
+
+
+def truth_objects(class_map: np.ndarray, instance_map: np.ndarray, members: list[int]) -> np.ndarray:
+    """The annotated instances, restricted to the pixels of the object type's classes."""
+    return np.where(np.isin(class_map, members), instance_map, 0).astype(np.int32)
+
+
+def predicted_objects(class_map: np.ndarray, members: list[int], seeds: list[int] | None = None,
+                      connectivity: int = 1) -> np.ndarray:
+    """Instance map (int32, 1..N) of one object type in a predicted class map."""
+    region = np.isin(class_map, members)
+    if not seeds or set(seeds) >= set(members):
+        return connected_components(region, connectivity=connectivity).astype(np.int32)
+    markers = connected_components(np.isin(class_map, seeds) & region, connectivity=connectivity).astype(np.int32)
+    components = connected_components(region, connectivity=connectivity)
+    seeded = np.unique(components[markers > 0])
+    unseeded = region & ~np.isin(components, seeded)
+    markers[unseeded] = components[unseeded] + markers.max()
+    distance = ndimage.distance_transform_edt(region)
+    cells = watershed(-distance, markers, mask=region, connectivity=connectivity)
+    return sequential(cells)[0]

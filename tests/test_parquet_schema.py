@@ -1,0 +1,93 @@
+"""Every Parquet table the workflow writes matches docs/parquet_schema.md, read back with pyarrow
+and with DuckDB."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import REPO, make_config
+
+from cellbench import augment, stats, train
+from cellbench.aggregate import summarise, summarise_instances
+from cellbench.evaluate import evaluate_predictions
+from cellbench.fsutil import write_parquet
+from cellbench.images import read_png, write_png
+from cellbench.split import make_splits
+
+EXTRA_COLUMNS = {"data/manifest.parquet": r"pixels_\w+", "splits.parquet": r"group|stratum",
+                 "models/<arch>/fold<k>/history.parquet": r"val_dice_\w+"}
+
+
+def documented() -> dict[str, dict[str, str]]:
+    schema, current = {}, None
+    for line in (REPO / "docs" / "parquet_schema.md").read_text().splitlines():
+        heading = re.match(r"## (\S+\.parquet)", line)
+        if heading:
+            current = schema.setdefault(heading.group(1), {})
+        column = re.match(r"- (\w+): (\w+)$", line)
+        if column and current is not None:
+            current[column.group(1)] = column.group(2)
+    return schema
+
+
+@pytest.fixture(scope="module")
+def run(demo_data, demo_raw, tmp_path_factory):
+    """The tables of a small run, made by the workflow's own functions."""
+    root = tmp_path_factory.mktemp("run")
+    config = make_config(demo_raw, split={"folds": 2}, evaluate={"bootstrap_resamples": 100})
+    splits = make_splits(pd.read_parquet(demo_data / "manifest.parquet"), config["split"])
+    write_parquet(splits, root / "splits.parquet")
+    tables = {"semantic": [], "instances": [], "objects": []}
+    for arch, noise in (("Unet", 0), ("FPN", 1)):
+        for fold in (0, 1):
+            folder = root / "predictions" / arch / str(fold)
+            folder.mkdir(parents=True)
+            for sample in splits.loc[splits["fold"] == fold, "sample_id"]:
+                mask = read_png(demo_data / "masks" / f"{sample}.png")
+                write_png(np.roll(mask, noise, axis=1), folder / f"{sample}.png")
+            scores = evaluate_predictions(demo_data, folder, splits, fold, config["classes"], config["evaluate"],
+                                          {"dataset": "demo", "arch": arch, "encoder": "resnet18"})
+            for name in tables:
+                tables[name].append(getattr(scores, name))
+    metrics, instances, objects = (pd.concat(tables[n], ignore_index=True) for n in tables)
+    out = {"data/manifest.parquet": demo_data / "manifest.parquet", "splits.parquet": root / "splits.parquet"}
+    for name, table in (("metrics.parquet", metrics), ("instance_metrics.parquet", instances),
+                        ("object_metrics.parquet", objects), ("summary.parquet", summarise(metrics)),
+                        ("instance_summary.parquet", summarise_instances(instances, objects)),
+                        ("stats.parquet", stats.compare(stats.per_image_values(metrics, instances, objects), 100))):
+        write_parquet(table, root / name)
+        out[name] = root / name
+    augment.augment(demo_data, root / "augmented", rotations=1, flip=False)
+    small = make_config(demo_raw, train={"epochs": 1, "steps_per_epoch": 1, "batch_size": 2, "crop_size": 64})
+    train.train_fold(small, "Unet", 0, demo_data, root / "augmented", root / "splits.parquet", root / "model")
+    out["models/<arch>/fold<k>/history.parquet"] = root / "model" / "history.parquet"
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(documented()))
+def test_table_matches_the_documented_schema(run, name):
+    expected = documented()[name]
+    schema = pq.read_schema(run[name])
+    actual = {column: str(kind).replace("large_string", "string") for column, kind in zip(schema.names, schema.types,
+                                                                                          strict=True)}
+    assert {c: actual.get(c) for c in expected} == expected
+    extra = set(actual) - set(expected)
+    assert all(re.fullmatch(EXTRA_COLUMNS.get(name, "$^"), c) for c in extra), extra
+    assert pq.read_table(run[name]).num_rows > 0
+
+
+def test_tables_read_with_duckdb(run):
+    duckdb = pytest.importorskip("duckdb", reason="DuckDB is not installed (test extra)")
+    with duckdb.connect() as db:
+        best = db.execute(f"SELECT arch, cv_dice FROM '{run['summary.parquet']}' "
+                          "WHERE class = 'foreground_mean' ORDER BY cv_dice DESC").fetchall()
+        assert [arch for arch, _ in best] == ["Unet", "FPN"]  # the shifted predictions score lower
+        ap = db.execute(f"SELECT object_type, avg(ap) FROM '{run['instance_metrics.parquet']}' "
+                        "WHERE arch = 'Unet' GROUP BY object_type ORDER BY object_type").fetchall()
+        # perfect class maps: every nucleus found; touching cells split by the watershed nearly as annotated
+        assert ap[1] == ("nucleus", 1.0) and ap[0][0] == "cell" and ap[0][1] > 0.95
+        for name, path in run.items():
+            columns = [row[0] for row in db.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+            assert set(documented()[name]) <= set(columns), name
