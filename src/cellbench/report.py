@@ -145,9 +145,11 @@ def plot_overlays(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dict[t
 
 def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
-    numeric = shown.select_dtypes("number").columns
+    integers = shown.select_dtypes("integer").columns
+    numeric = shown.select_dtypes("number").columns.difference(integers)
     shown[numeric] = shown[numeric].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
-    return shown.fillna("")
+    shown[integers] = shown[integers].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    return shown.astype(object).fillna("")
 
 
 def _markdown(title: str, table: pd.DataFrame, note: str) -> str:
