@@ -27,6 +27,18 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+# Light steps run where Snakemake runs, not as cluster jobs (see profiles/slurm).
+localrules:
+    all,
+    demo_dataset,
+    validate,
+    run_info,
+    split,
+    aggregate,
+    report,
+    export_labelme,
+
+
 rule all:
     input:
         all_targets(),

@@ -92,6 +92,9 @@ def cmd_augment(args, config):
 
 
 def cmd_train(args, config):
+    if config["train"]["device"] != "cpu":
+        from cellbench import gpus
+        gpus.claim()  # before CUDA starts: one GPU per concurrent training job
     from cellbench import train
     layout = _layout(config)
     train.train_fold(config, args.arch, args.fold, Path(args.data or layout.data),

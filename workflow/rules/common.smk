@@ -8,6 +8,12 @@ from cellbench.layout import Layout
 from cellbench.report import FIGURES, TABLES
 from cellbench.split import metadata_path
 
+# Jobs run this checkout's library, also inside `--sdm conda` environments (which hold only the
+# dependencies) and in SLURM jobs (which inherit the environment).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH")) if p
+)
+
 L = Layout(config["results"], config["dataset"])
 annotation_folder(config)  # a clear error now for an inconsistent data section
 ARCHS = config["train"]["architectures"]
