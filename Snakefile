@@ -27,19 +27,9 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
-# Light steps run where Snakemake runs, not as cluster jobs (see profiles/slurm).
-localrules:
-    all,
-    demo_dataset,
-    validate,
-    run_info,
-    split,
-    aggregate,
-    report,
-    export_labelme,
-
 
 rule all:
+    localrule: True
     input:
         all_targets(),
     default_target: True

@@ -6,6 +6,7 @@ set -euo pipefail
 STATE=${CELLBENCH_SLURM_STATE:-/tmp/cellbench-slurm}
 
 start() {
+    rm -rf "$STATE"  # a fresh cluster: no jobs from an earlier run
     mkdir -p "$STATE"/{spool,state,log} /etc/slurm /run/munge
     : > "$STATE/started"
     local host cpus mem
@@ -37,7 +38,7 @@ MinJobAge=86400
 NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=ci Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-    if ! pgrep -x munged > /dev/null; then
+    if ! (munge -n | unmunge) > /dev/null 2>&1; then  # no working munged yet
         chown munge:munge /run/munge
         runuser -u munge -- /usr/sbin/munged
         sleep 0.5

@@ -18,7 +18,7 @@ import yaml
 
 from cellbench import __version__, demo
 from cellbench import config as configuration
-from cellbench.errors import InputError
+from cellbench.errors import InputError, WeightsUnavailable
 from cellbench.layout import Layout
 from cellbench.resume import Preempted
 
@@ -95,6 +95,10 @@ def cmd_train(args, config):
     if config["train"]["device"] != "cpu":
         from cellbench import gpus
         gpus.claim()  # before CUDA starts: one GPU per concurrent training job
+    if config["train"]["encoder_weights"]:
+        from cellbench import weights
+        weights.use_cache(Path(args.weights_cache or _layout(config).weights_cache), offline=True)
+        weights.require(config["train"]["encoder"], config["train"]["encoder_weights"])
     from cellbench import train
     layout = _layout(config)
     train.train_fold(config, args.arch, args.fold, Path(args.data or layout.data),
@@ -190,6 +194,17 @@ def cmd_export_labelme(args, config):
     log.info("wrote %d LabelMe files to %s (images in %s)", n, out, image_dir)
 
 
+def cmd_fetch_weights(args, config):
+    from cellbench import weights
+    layout, settings = _layout(config), config["train"]
+    if not settings["encoder_weights"]:
+        raise ValueError("train.encoder_weights is null: there are no pretrained weights to fetch")
+    cache = Path(args.cache or layout.weights_cache)
+    weights.fetch(settings["encoder"], settings["encoder_weights"], cache,
+                  Path(args.marker or layout.weights_marker(settings["encoder"], settings["encoder_weights"])))
+    log.info("%s weights of %s are in %s", settings["encoder_weights"], settings["encoder"], cache)
+
+
 def cmd_run_info(args, config):
     from cellbench import provenance
     out = Path(args.out or _layout(config).run_info)
@@ -236,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(option)
     sub.add_argument("--resume-dir", help="where a SIGTERM saves the resumable state "
                                           "(default: results/<dataset>/resume/<arch>/fold<k>)")
+    sub.add_argument("--weights-cache", help="pretrained weights, read offline (default: results/weights)")
     sub.add_argument("--threads", type=int, default=1)
     sub = step("predict", cmd_predict, "out-of-fold class maps of one fold")
     for option in ("--checkpoint", "--data", "--splits", "--out"):
@@ -254,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--images", help="folder of the images, matched by file stem (default: the ingested images)")
     sub.add_argument("--out", help="output folder (default: results/<dataset>/labelme/<arch>, or <masks>/labelme)")
     sub.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels (default 1)")
+    sub = step("fetch-weights", cmd_fetch_weights, "download train.encoder_weights once (on a host with internet)")
+    sub.add_argument("--cache", help="cache folder (default: results/weights)")
+    sub.add_argument("--marker", help="file written when the weights are in the cache")
     step("run-info", cmd_run_info, "record the effective config and package versions").add_argument("--out")
     return parser
 
@@ -271,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     except Preempted as err:
         print(f"cellbench {args.step}: preempted: {err}; run the same command again to resume", file=sys.stderr)
         return Preempted.exit_status
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, WeightsUnavailable) as err:
         print(f"cellbench {args.step}: error: {err}", file=sys.stderr)
         return 2
     return status or 0

@@ -27,3 +27,7 @@ class InputError(Exception):
         n = len(self.problems)
         lines = "\n".join(f"  {p}" for p in self.problems)
         super().__init__(f"{n} problem{'s' if n != 1 else ''} in the input:\n{lines}")
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights were asked for but cannot be loaded (offline and not in the cache)."""

@@ -23,6 +23,14 @@ class Layout:
         return self._p("demo_input", "cell_types.csv")
 
     @property
+    def weights_cache(self) -> str:
+        """Pretrained encoder weights, fetched once on the submitting host (shared by all datasets)."""
+        return str(self.root.parent / "weights")
+
+    def weights_marker(self, encoder, weights) -> str:
+        return str(self.root.parent / "weights" / f"{encoder}.{weights}.ready")
+
+    @property
     def validation(self) -> str:
         return self._p("validation.txt")
 

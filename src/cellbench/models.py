@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import segmentation_models_pytorch as smp
 import torch
+
+from cellbench.errors import WeightsUnavailable
 
 
 def size_divisor(model: torch.nn.Module) -> int:
@@ -25,10 +28,11 @@ def build(arch: str, encoder: str, n_classes: int, encoder_weights: str | None =
     except Exception as err:  # network and cache failures come in many types
         if encoder_weights is None:
             raise
-        raise RuntimeError(
-            f"cannot load {encoder_weights!r} weights for encoder {encoder!r}: {err}. Without internet "
-            "(e.g. HF_HUB_OFFLINE=1 or an offline compute node) they must already be in the Hugging "
-            "Face / torch hub cache; otherwise set train.encoder_weights: null") from None
+        cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "the Hugging Face cache"
+        raise WeightsUnavailable(
+            f"cannot load {encoder_weights!r} weights for encoder {encoder!r} from {cache}: {err}. Compute "
+            "nodes read them offline: fetch them first on a host with internet (the workflow's fetch_weights "
+            "step, or `cellbench fetch-weights`), or set train.encoder_weights: null") from None
 
 
 def cpu_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,6 +1,7 @@
 # Shared names, input functions and target lists.
 import json
 import os
+import shlex
 
 from cellbench import demo
 from cellbench.ingest import annotation_folder, input_files
@@ -9,9 +10,10 @@ from cellbench.report import FIGURES, TABLES
 from cellbench.split import metadata_path
 
 # Jobs run this checkout's library, also inside `--sdm conda` environments (which hold only the
-# dependencies) and in SLURM jobs (which inherit the environment).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (os.path.join(workflow.basedir, "src"), os.environ.get("PYTHONPATH")) if p
+# dependencies) and in SLURM jobs.
+shell.prefix(
+    "set -euo pipefail; export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}}; "
+    % shlex.quote(os.path.join(workflow.basedir, "src"))
 )
 
 L = Layout(config["results"], config["dataset"])
@@ -50,6 +52,14 @@ def ingest_inputs(wildcards):
     if config["data"]["demo"]:
         return demo_files()
     return [str(p) for p in input_files(config)]
+
+
+def weights_inputs(wildcards):
+    """The fetched pretrained weights, when training starts from them."""
+    train = config["train"]
+    if not train["encoder_weights"]:
+        return {}
+    return {"weights": L.weights_marker(train["encoder"], train["encoder_weights"])}
 
 
 def split_inputs(wildcards):

@@ -27,6 +27,7 @@ rule evaluate:
 
 
 rule aggregate:
+    localrule: True
     input:
         expand(L.fold_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
         expand(L.fold_instance_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),

@@ -4,6 +4,7 @@
 if config["data"]["demo"]:
 
     rule demo_dataset:
+        localrule: True
         output:
             annotations=demo_files(),
             metadata=L.demo_metadata,
@@ -18,6 +19,7 @@ if config["data"]["demo"]:
 
 
 rule validate:
+    localrule: True
     input:
         ingest_inputs,
     output:
@@ -49,6 +51,7 @@ rule ingest:
 
 
 rule run_info:
+    localrule: True
     output:
         directory(L.run_info),
     params:

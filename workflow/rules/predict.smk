@@ -28,6 +28,7 @@ rule predict:
 rule export_labelme:
     """On request (`snakemake results/<dataset>/labelme/<arch>`): one architecture's out-of-fold
     predictions as LabelMe files, to correct in LabelMe instead of drawing from scratch."""
+    localrule: True
     input:
         predictions=expand(L.predictions("{{arch}}", "{fold}"), fold=FOLDS),
         data=L.data,

@@ -2,6 +2,7 @@
 
 
 rule report:
+    localrule: True
     input:
         summary=L.summary,
         metrics=L.metrics,

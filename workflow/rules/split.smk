@@ -2,6 +2,7 @@
 
 
 rule split:
+    localrule: True
     input:
         unpack(split_inputs),
     output:

@@ -2,8 +2,29 @@
 # warning) saves results/<dataset>/resume/<arch>/fold<k>/resume.pt; rerunning it continues there.
 
 
+if config["train"]["encoder_weights"]:
+
+    rule fetch_weights:
+        """Pretrained encoder weights, downloaded once where there is internet (a local rule);
+        training jobs then read them offline from the cache."""
+        localrule: True
+        output:
+            L.weights_marker(config["train"]["encoder"], config["train"]["encoder_weights"]),
+        params:
+            settings=settings("dataset", "results", "train"),
+            cache=L.weights_cache,
+        log:
+            L.log("fetch_weights"),
+        conda:
+            ENV
+        shell:
+            "python -m cellbench fetch-weights --config-json {params.settings:q} --cache {params.cache} "
+            "--marker {output} > {log} 2>&1"
+
+
 rule train:
     input:
+        unpack(weights_inputs),
         data=L.data,
         augmented=L.augmented,
         splits=L.splits,
@@ -14,6 +35,7 @@ rule train:
         settings=lambda wildcards: settings("dataset", "classes", train=train_settings()),
         out_dir=lambda wildcards, output: os.path.dirname(output.checkpoint),
         resume_dir=lambda wildcards: L.resume_dir(wildcards.arch, wildcards.fold),
+        weights_cache=L.weights_cache,
     threads: config["train"]["threads"]
     resources:
         gpu=1,
@@ -27,4 +49,5 @@ rule train:
         # exec: the training process itself receives SLURM's SIGTERM and saves a resumable state
         "exec python -m cellbench train --config-json {params.settings:q} --arch {wildcards.arch} "
         "--fold {wildcards.fold} --data {input.data} --augmented {input.augmented} --splits {input.splits} "
-        "--out {params.out_dir} --resume-dir {params.resume_dir} --threads {threads} > {log} 2>&1"
+        "--out {params.out_dir} --resume-dir {params.resume_dir} --weights-cache {params.weights_cache} "
+        "--threads {threads} > {log} 2>&1"
