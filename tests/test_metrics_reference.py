@@ -15,6 +15,7 @@ from scipy import ndimage
 from skimage.segmentation import expand_labels
 
 from cellbench import metrics, object_metrics
+from cellbench.classmaps import sequential
 from cellbench.instancemasks import mask_files, paint
 
 
@@ -53,7 +54,6 @@ def perturbations(truth: np.ndarray, seed: int) -> dict[str, np.ndarray]:
 
 
 def relabel(instances):
-    from cellbench.matching import sequential
     return sequential(instances)[0]
 
 

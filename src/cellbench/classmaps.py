@@ -7,13 +7,21 @@ IGNORE_INDEX = 255
 IGNORE_LABEL = "__ignore__"
 
 
-def relabel_sequential(instance_map: np.ndarray) -> np.ndarray:
-    """Ids 1..N keeping their order, as uint16 (0 stays background)."""
-    flat = instance_map.ravel()
-    present = np.flatnonzero(np.bincount(flat, minlength=1)) if flat.size else np.zeros(0, dtype=np.intp)
+def sequential(instances: np.ndarray) -> tuple[np.ndarray, int]:
+    """Object ids relabelled 1..N in their order (0 stays background) as int32, and N."""
+    flat = np.asarray(instances).ravel()
+    if flat.size and flat.min() < 0:
+        raise ValueError("instance maps must not hold negative ids")
+    present = np.flatnonzero(np.bincount(flat)) if flat.size else np.zeros(0, dtype=np.int64)
     present = present[present != 0]
-    if len(present) > np.iinfo(np.uint16).max:
-        raise ValueError(f"{len(present)} instances do not fit a uint16 instance map")
-    lut = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.uint16)
-    lut[present] = np.arange(1, len(present) + 1, dtype=np.uint16)
-    return lut[instance_map]
+    lut = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int32)
+    lut[present] = np.arange(1, len(present) + 1, dtype=np.int32)
+    return lut[np.asarray(instances)], len(present)
+
+
+def relabel_sequential(instance_map: np.ndarray) -> np.ndarray:
+    """Ids 1..N keeping their order, as uint16 (0 stays background), for instance PNGs."""
+    labels, n = sequential(instance_map)
+    if n > np.iinfo(np.uint16).max:
+        raise ValueError(f"{n} instances do not fit a uint16 instance map")
+    return labels.astype(np.uint16)

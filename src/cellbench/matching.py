@@ -1,6 +1,7 @@
 """Which predicted object is which reference object: overlaps, IoU and one-to-one matching.
 
-Both instance maps are relabelled 1..N as int32 first (uint8 maps wrap above 255 objects). The
+Both instance maps are relabelled 1..N as int32 first (classmaps.sequential; uint8 maps wrap above
+255 objects). The
 overlaps of all object pairs come from one bincount over the pixels, and are kept as a sparse list
 of overlapping pairs, so 10,000 objects cost no more memory than their pixels.
 """
@@ -14,17 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-
-def sequential(instances: np.ndarray) -> tuple[np.ndarray, int]:
-    """Object ids relabelled 1..N (0 = background) as int32, and N."""
-    flat = np.asarray(instances).ravel()
-    if flat.size and flat.min() < 0:
-        raise ValueError("instance maps must not hold negative ids")
-    present = np.flatnonzero(np.bincount(flat)) if flat.size else np.zeros(0, dtype=np.int64)
-    present = present[present != 0]
-    lut = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int32)
-    lut[present] = np.arange(1, len(present) + 1, dtype=np.int32)
-    return lut[np.asarray(instances)], len(present)
+from cellbench.classmaps import sequential
 
 
 @dataclass(frozen=True)
@@ -52,10 +43,14 @@ class Overlaps:
 
     @classmethod
     def of(cls, truth: np.ndarray, prediction: np.ndarray) -> Overlaps:
+        """Overlaps of any two instance maps (relabelled here)."""
+        return cls.of_sequential(*sequential(truth), *sequential(prediction))
+
+    @classmethod
+    def of_sequential(cls, truth: np.ndarray, n_true: int, prediction: np.ndarray, n_pred: int) -> Overlaps:
+        """Overlaps of two maps already labelled 1..n (classmaps.sequential)."""
         if np.shape(truth) != np.shape(prediction):
             raise ValueError(f"instance maps differ in shape: {np.shape(truth)} and {np.shape(prediction)}")
-        truth, n_true = sequential(truth)
-        prediction, n_pred = sequential(prediction)
         area_true = np.bincount(truth.ravel(), minlength=n_true + 1)[1:]
         area_pred = np.bincount(prediction.ravel(), minlength=n_pred + 1)[1:]
         both = (truth > 0) & (prediction > 0)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.boundary import PixelSet, box_gap, diagonal, hausdorff, pixel_sets
-from cellbench.matching import Overlaps, sequential
+from cellbench.classmaps import sequential
+from cellbench.matching import Overlaps
 
 THRESHOLDS = tuple(np.round(np.arange(0.50, 0.951, 0.05), 2))
 
@@ -126,12 +127,13 @@ def object_dice(overlaps: Overlaps) -> float:
 
 def object_hausdorff(truth: np.ndarray, prediction: np.ndarray, overlaps: Overlaps) -> float:
     """GlaS object Hausdorff: area-weighted Hausdorff distance of every object to its most-overlapping
-    partner (or, without overlap, the partner at the smallest Hausdorff distance), both directions."""
+    partner (or, without overlap, the partner at the smallest Hausdorff distance), both directions.
+    ``truth`` and ``prediction`` are labelled 1..n, as ``overlaps`` was made from them."""
     if overlaps.n_true + overlaps.n_pred == 0:
         return float("nan")
     if overlaps.n_true == 0 or overlaps.n_pred == 0:
         return diagonal(np.shape(truth))
-    truth_sets, pred_sets = pixel_sets(sequential(truth)[0]), pixel_sets(sequential(prediction)[0])
+    truth_sets, pred_sets = pixel_sets(truth), pixel_sets(prediction)
     sides = []
     for own, other, owner, partner, area in (
             (pred_sets, truth_sets, overlaps.pairs_pred, overlaps.pairs_true, overlaps.area_pred),
@@ -158,7 +160,8 @@ def _nearest_hausdorff(obj: PixelSet, others: list[PixelSet], boxes: np.ndarray)
 def image_scores(truth: np.ndarray, prediction: np.ndarray, thresholds=THRESHOLDS,
                  hausdorff_distance: bool = True) -> tuple[list[dict], dict]:
     """(one row per threshold with counts and scores, the threshold-free metrics) of one image."""
-    overlaps = Overlaps.of(truth, prediction)
+    (truth, n_true), (prediction, n_pred) = sequential(truth), sequential(prediction)  # once, for all metrics
+    overlaps = Overlaps.of_sequential(truth, n_true, prediction, n_pred)
     rows = [{**row, **threshold_scores(row["tp"], row["fp"], row["fn"], row["sum_iou"])}
             for row in threshold_counts(overlaps, thresholds)]
     summary = {"n_true": overlaps.n_true, "n_pred": overlaps.n_pred, "aji": aji(overlaps),

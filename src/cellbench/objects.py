@@ -14,7 +14,7 @@ from scipy import ndimage
 from skimage.measure import label as connected_components
 from skimage.segmentation import watershed
 
-from cellbench.matching import sequential
+from cellbench.classmaps import sequential
 
 
 def object_types(classes: list[str], spec: dict[str, dict]) -> dict[str, dict]:

@@ -124,8 +124,8 @@ class TrainingStep:
             self.scheduler.load_state_dict(state["scheduler"])
 
 
-def _validation_set(data_dir: Path, sample_ids: list[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    manifest = pd.read_parquet(Path(data_dir) / "manifest.parquet").set_index("sample_id")
+def _validation_set(data_dir: Path, manifest: pd.DataFrame, sample_ids: list[str]
+                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return [(sid, read_png(Path(data_dir) / manifest.at[sid, "image"]),
              read_png(Path(data_dir) / manifest.at[sid, "mask"])) for sid in sample_ids]
 
@@ -169,8 +169,9 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
     store = VariantStore(augmented_dir)
     batches = CropBatches(store, store.variants_of(train_ids), settings["crop_size"], settings["batch_size"],
                           seed, device, settings["in_memory"])
-    validation = _validation_set(data_dir, val_ids)
-    mean, std = channel_stats([image for _, image, _ in _validation_set(data_dir, train_ids)])
+    manifest = pd.read_parquet(Path(data_dir) / "manifest.parquet").set_index("sample_id")
+    validation = _validation_set(data_dir, manifest, val_ids)
+    mean, std = channel_stats([read_png(Path(data_dir) / manifest.at[s, "image"]) for s in train_ids])
     steps = len(batches) if settings["steps_per_epoch"] is None else min(len(batches), settings["steps_per_epoch"])
     trainer = TrainingStep(arch, settings, len(classes), device, settings["epochs"] * steps)
     divisor = models.size_divisor(trainer.model)
