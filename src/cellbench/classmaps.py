@@ -7,6 +7,16 @@ IGNORE_INDEX = 255
 IGNORE_LABEL = "__ignore__"
 
 
+def in_classes(class_map: np.ndarray, members) -> np.ndarray:
+    """Boolean mask of the pixels whose class is one of ``members`` (one table lookup per pixel)."""
+    members = list(members)
+    if len(members) == 1:
+        return class_map == members[0]
+    table = np.zeros(max(256, int(class_map.max()) + 1) if class_map.dtype != np.uint8 else 256, dtype=bool)
+    table[members] = True
+    return table[class_map]
+
+
 def sequential(instances: np.ndarray) -> tuple[np.ndarray, int]:
     """Object ids relabelled 1..N in their order (0 stays background) as int32, and N."""
     flat = np.asarray(instances).ravel()
@@ -14,6 +24,8 @@ def sequential(instances: np.ndarray) -> tuple[np.ndarray, int]:
         raise ValueError("instance maps must not hold negative ids")
     present = np.flatnonzero(np.bincount(flat)) if flat.size else np.zeros(0, dtype=np.int64)
     present = present[present != 0]
+    if len(present) == (present[-1] if len(present) else 0):  # already 1..N: no lookup needed
+        return np.asarray(instances, dtype=np.int32), len(present)
     lut = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int32)
     lut[present] = np.arange(1, len(present) + 1, dtype=np.int32)
     return lut[np.asarray(instances)], len(present)

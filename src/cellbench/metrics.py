@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.boundary import hd95_assd
-from cellbench.classmaps import IGNORE_INDEX
+from cellbench.classmaps import IGNORE_INDEX, in_classes
 
 
 def confusion(truth: np.ndarray, prediction: np.ndarray, n_classes: int) -> np.ndarray:
@@ -20,7 +20,10 @@ def confusion(truth: np.ndarray, prediction: np.ndarray, n_classes: int) -> np.n
     scored = truth != IGNORE_INDEX
     if not scored.all():
         truth, prediction = truth[scored], prediction[scored]
-    flat = truth.astype(np.int64).ravel() * n_classes + prediction.astype(np.int64).ravel()
+    # small key types keep the temporaries small: uint8 keys hold up to 16 classes
+    key_type = np.uint8 if n_classes <= 16 and truth.dtype == prediction.dtype == np.uint8 else np.int64
+    flat = truth.astype(key_type).ravel() * key_type(n_classes)
+    flat += prediction.astype(key_type).ravel()
     return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
 
@@ -82,8 +85,8 @@ def image_rows(truth: np.ndarray, prediction: np.ndarray, classes: list[str],
                "tp": tp, "fp": fp, "fn": fn, "tn": tn, "n_ref": tp + fn, "n_pred": tp + fp}
         row.update({k: float(v) for k, v in scores(tp, fp, fn).items()})
         if boundary:
-            row["hd95"], row["assd"] = hd95_assd(np.isin(truth, members) & scored,
-                                                 np.isin(prediction, members) & scored)
+            row["hd95"], row["assd"] = hd95_assd(in_classes(truth, members) & scored,
+                                                 in_classes(prediction, members) & scored)
         rows.append(row)
     return rows
 

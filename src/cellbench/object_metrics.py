@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cellbench.boundary import PixelSet, box_gap, diagonal, hausdorff, pixel_sets
+from cellbench.boundary import diagonal
 from cellbench.classmaps import sequential
+from cellbench.hausdorff import Outlines, hausdorff, nearest
 from cellbench.matching import Overlaps
 
 THRESHOLDS = tuple(np.round(np.arange(0.50, 0.951, 0.05), 2))
@@ -125,6 +126,14 @@ def object_dice(overlaps: Overlaps) -> float:
     return (sides[0] + sides[1]) / 2
 
 
+def _partner_pairs(owner: np.ndarray, partner: np.ndarray, overlaps: Overlaps, n: int) -> np.ndarray:
+    """(n, 2) rows (object, its most-overlapping partner), 0-based; the partner is -1 without overlap."""
+    best = _most_overlapping(owner, partner, overlaps.intersection, n)
+    pairs = np.column_stack([np.arange(n), np.full(n, -1)])
+    pairs[best >= 0, 1] = partner[best[best >= 0]]
+    return pairs
+
+
 def object_hausdorff(truth: np.ndarray, prediction: np.ndarray, overlaps: Overlaps) -> float:
     """GlaS object Hausdorff: area-weighted Hausdorff distance of every object to its most-overlapping
     partner (or, without overlap, the partner at the smallest Hausdorff distance), both directions.
@@ -133,28 +142,24 @@ def object_hausdorff(truth: np.ndarray, prediction: np.ndarray, overlaps: Overla
         return float("nan")
     if overlaps.n_true == 0 or overlaps.n_pred == 0:
         return diagonal(np.shape(truth))
-    truth_sets, pred_sets = pixel_sets(truth), pixel_sets(prediction)
+    true_objects, pred_objects = Outlines(truth, overlaps.n_true), Outlines(prediction, overlaps.n_pred)
+    # each object's most-overlapping partner as a (true, pred) pair of 0-based ids, or -1 without overlap
+    pred_pairs = _partner_pairs(overlaps.pairs_pred, overlaps.pairs_true, overlaps, overlaps.n_pred)[:, ::-1]
+    true_pairs = _partner_pairs(overlaps.pairs_true, overlaps.pairs_pred, overlaps, overlaps.n_true)
+    paired = [pairs[(pairs >= 0).all(axis=1)] for pairs in (pred_pairs, true_pairs)]
+    pairs = np.unique(np.concatenate(paired), axis=0)  # every pair either side needs, once
+    key = pairs[:, 0] * overlaps.n_pred + pairs[:, 1]
+    pair_distance = hausdorff(true_objects, pred_objects, pairs[:, 0] + 1, pairs[:, 1] + 1)
     sides = []
-    for own, other, owner, partner, area in (
-            (pred_sets, truth_sets, overlaps.pairs_pred, overlaps.pairs_true, overlaps.area_pred),
-            (truth_sets, pred_sets, overlaps.pairs_true, overlaps.pairs_pred, overlaps.area_true)):
-        best = _most_overlapping(owner, partner, overlaps.intersection, len(area))
-        boxes = np.array([s.box for s in other])
-        distances = np.array([hausdorff(obj, other[partner[b]]) if b >= 0 else _nearest_hausdorff(obj, other, boxes)
-                              for obj, b in zip(own, best, strict=True)])
+    for own, other, side_pairs, area in ((pred_objects, true_objects, pred_pairs, overlaps.area_pred),
+                                         (true_objects, pred_objects, true_pairs, overlaps.area_true)):
+        has_partner = (side_pairs >= 0).all(axis=1)
+        distances = np.empty(len(side_pairs))
+        found = side_pairs[has_partner]
+        distances[has_partner] = pair_distance[np.searchsorted(key, found[:, 0] * overlaps.n_pred + found[:, 1])]
+        distances[~has_partner] = nearest(own, other, np.flatnonzero(~has_partner) + 1)
         sides.append(float((area * distances).sum() / area.sum()))
     return (sides[0] + sides[1]) / 2
-
-
-def _nearest_hausdorff(obj: PixelSet, others: list[PixelSet], boxes: np.ndarray) -> float:
-    """Smallest Hausdorff distance from ``obj`` to any of ``others`` (pruned by bounding-box gaps)."""
-    bounds = box_gap(obj.box, boxes)
-    best = np.inf
-    for j in np.argsort(bounds, kind="stable"):
-        if bounds[j] >= best:
-            break
-        best = min(best, hausdorff(obj, others[j]))
-    return float(best)
 
 
 def image_scores(truth: np.ndarray, prediction: np.ndarray, thresholds=THRESHOLDS,

@@ -14,7 +14,7 @@ from scipy import ndimage
 from skimage.measure import label as connected_components
 from skimage.segmentation import watershed
 
-from cellbench.classmaps import sequential
+from cellbench.classmaps import in_classes, sequential
 
 
 def object_types(classes: list[str], spec: dict[str, dict]) -> dict[str, dict]:
@@ -30,16 +30,16 @@ def object_types(classes: list[str], spec: dict[str, dict]) -> dict[str, dict]:
 
 def truth_objects(class_map: np.ndarray, instance_map: np.ndarray, members: list[int]) -> np.ndarray:
     """The annotated instances, restricted to the pixels of the object type's classes."""
-    return np.where(np.isin(class_map, members), instance_map, 0).astype(np.int32)
+    return np.where(in_classes(class_map, members), instance_map, 0).astype(np.int32)
 
 
 def predicted_objects(class_map: np.ndarray, members: list[int], seeds: list[int] | None = None,
                       connectivity: int = 1) -> np.ndarray:
     """Instance map (int32, 1..N) of one object type in a predicted class map."""
-    region = np.isin(class_map, members)
+    region = in_classes(class_map, members)
     if not seeds or set(seeds) >= set(members):
         return connected_components(region, connectivity=connectivity).astype(np.int32)
-    markers = connected_components(np.isin(class_map, seeds) & region, connectivity=connectivity).astype(np.int32)
+    markers = connected_components(in_classes(class_map, seeds) & region, connectivity=connectivity).astype(np.int32)
     components = connected_components(region, connectivity=connectivity)
     seeded = np.unique(components[markers > 0])
     unseeded = region & ~np.isin(components, seeded)

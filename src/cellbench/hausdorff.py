@@ -1,0 +1,167 @@
+"""Exact Hausdorff distances between many pairs of objects of two instance maps (GlaS object Hausdorff).
+
+Objects are pixel sets of a map labelled 1..n; distances are Euclidean between pixel centres. The
+directed distance h(A, B) is the largest distance from a pixel of A to the nearest pixel of B. For
+a pixel outside B, the nearest pixel of B lies on B's surface (a pixel of B with a 4-neighbour
+outside B), so one k-d tree over the surfaces of all objects of a map answers every query; each
+object's copy is shifted far to the right of the others, so a query for object b only finds b.
+
+Which pixels of A can be the farthest from B? Let x be a pixel of A outside B whose 8 neighbours
+all lie in A, and s one of the 8 steps with s.x + |s|^2/2 > max over B of s.q. Then for every
+pixel q of B, |x + s - q|^2 = |x - q|^2 + 2 s.(x - q) + |s|^2 > |x - q|^2: the neighbour x + s is
+farther from B than x and, for the same reason, outside B. Walking on along s, each pixel is
+farther still, until the walk leaves A; its last pixel has a neighbour outside A. So the maximum
+is reached on A's rim (pixels with an 8-neighbour outside A), or at a pixel that no step moves
+away from B: inside B's octagon hull, shrunk by half a step. Only those pixels are looked at.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from cellbench.boundary import diagonal
+
+STEPS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1)])
+HALF_STEP = (STEPS ** 2).sum(1)  # |s|^2, compared with twice the projections
+BOTTOM, TOP, RIGHT, LEFT = 0, 1, 2, 3  # which support value bounds which side of the box
+
+
+def outline_masks(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(surface, rim) of every object: pixels with a 4-neighbour, and with an 8-neighbour, of
+    another label (the image border counts as another label)."""
+    surface = np.zeros(labels.shape, dtype=bool)
+    surface[[0, -1], :] = surface[:, [0, -1]] = True
+    for differs, here, there in ((labels[:, 1:] != labels[:, :-1], np.s_[:, 1:], np.s_[:, :-1]),
+                                 (labels[1:, :] != labels[:-1, :], np.s_[1:, :], np.s_[:-1, :])):
+        surface[here] |= differs
+        surface[there] |= differs
+    rim = surface.copy()
+    for differs, here, there in ((labels[1:, 1:] != labels[:-1, :-1], np.s_[1:, 1:], np.s_[:-1, :-1]),
+                                 (labels[1:, :-1] != labels[:-1, 1:], np.s_[1:, :-1], np.s_[:-1, 1:])):
+        rim[here] |= differs
+        rim[there] |= differs
+    foreground = labels > 0
+    return surface & foreground, rim & foreground
+
+
+def _by_object(points: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points grouped by their object (1..n): (points, owners, start), object k at start[k-1]:start[k]."""
+    order = np.argsort(owner.astype(np.uint16) if n < 1 << 16 else owner, kind="stable")
+    owner = owner[order]
+    return points[order], owner, np.searchsorted(owner, np.arange(1, n + 2))
+
+
+class Outlines:
+    """The objects of one instance map (labelled 1..n): rims, surfaces, octagon hulls, and one k-d
+    tree over all surfaces with each object shifted to its own place."""
+
+    def __init__(self, labels: np.ndarray, n: int):
+        self.labels, self.n = labels, n
+        surface, self.rim = outline_masks(labels)
+        rows, cols = np.nonzero(self.rim)
+        self.rim_points, rim_owner, self.rim_start = _by_object(np.column_stack([rows, cols]), labels[rows, cols], n)
+        on_surface = surface[self.rim_points[:, 0], self.rim_points[:, 1]]  # the surface is part of the rim
+        points, owner = self.rim_points[on_surface], rim_owner[on_surface]
+        start = np.searchsorted(owner, np.arange(1, n + 2))
+        # largest projection on each step, per object (it lies on the surface)
+        self.support = np.maximum.reduceat(points @ STEPS.T, start[:-1], axis=0) if n else \
+            np.zeros((0, len(STEPS)), dtype=np.int64)
+        self.stride = labels.shape[1] + int(diagonal(labels.shape)) + 2
+        self.tree = cKDTree(np.column_stack([points[:, 0], points[:, 1] + owner.astype(np.int64) * self.stride]),
+                            balanced_tree=False, compact_nodes=False) if n else None
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(n, 4) top, left, bottom, right of each object."""
+        s = self.support
+        return np.column_stack([-s[:, TOP], -s[:, LEFT], s[:, BOTTOM], s[:, RIGHT]])
+
+    def distance_to(self, points: np.ndarray, objects: np.ndarray) -> np.ndarray:
+        """Distance from each point to the nearest pixel of its object (1-based), for points outside it."""
+        if not len(points):
+            return np.zeros(0)
+        shifted = np.column_stack([points[:, 0], points[:, 1] + objects.astype(np.int64) * self.stride])
+        return self.tree.query(shifted, workers=-1)[0]
+
+
+def _ranges(start: np.ndarray, objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the grouped rows of each object (1-based) in turn, and the position of its pair."""
+    first, last = start[objects - 1], start[objects]
+    lengths = last - first
+    pair = np.repeat(np.arange(len(objects)), lengths)
+    offsets = np.arange(len(pair)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(first, lengths) + offsets, pair
+
+
+def _hull_candidates(a: Outlines, b: Outlines, a_ids: np.ndarray, b_ids: np.ndarray):
+    """Pixels of each a object, off its rim and outside its b partner, that no step moves away from b."""
+    found_points, found_pairs = [], []
+    a_boxes, support = a.boxes, b.support
+    for k, (i, j) in enumerate(zip(a_ids, b_ids, strict=True)):
+        s = support[j - 1]
+        top, left = max(a_boxes[i - 1, 0], -s[TOP] + 1), max(a_boxes[i - 1, 1], -s[LEFT] + 1)
+        bottom, right = min(a_boxes[i - 1, 2], s[BOTTOM] - 1), min(a_boxes[i - 1, 3], s[RIGHT] - 1)
+        if top > bottom or left > right:
+            continue
+        window = np.s_[top: bottom + 1, left: right + 1]
+        inside = (a.labels[window] == i) & ~a.rim[window] & (b.labels[window] != j)
+        rows, cols = np.nonzero(inside)
+        if not len(rows):
+            continue
+        points = np.column_stack([rows + top, cols + left])
+        kept = np.all(2 * (points @ STEPS[4:].T) + HALF_STEP[4:] <= 2 * s[4:], axis=1)  # box rows/cols already hold
+        if kept.any():
+            found_points.append(points[kept])
+            found_pairs.append(np.full(int(kept.sum()), k))
+    if not found_points:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(found_points), np.concatenate(found_pairs)
+
+
+def directed(a: Outlines, b: Outlines, a_ids: np.ndarray, b_ids: np.ndarray) -> np.ndarray:
+    """h(a_k, b_k) for each pair of objects (1-based ids; an object may appear in several pairs)."""
+    result = np.zeros(len(a_ids))
+    if not len(a_ids):
+        return result
+    index, pair = _ranges(a.rim_start, a_ids)
+    points = a.rim_points[index]
+    outside = b.labels[points[:, 0], points[:, 1]] != b_ids[pair]
+    points, pair = points[outside], pair[outside]
+    hull_points, hull_pair = _hull_candidates(a, b, a_ids, b_ids)
+    points, pair = np.concatenate([points, hull_points]), np.concatenate([pair, hull_pair])
+    np.maximum.at(result, pair, b.distance_to(points, b_ids[pair]))
+    return result
+
+
+def hausdorff(a: Outlines, b: Outlines, a_ids, b_ids) -> np.ndarray:
+    """Symmetric Hausdorff distance of each pair (a_ids[k] of map a, b_ids[k] of map b; 1-based)."""
+    a_ids, b_ids = np.asarray(a_ids, dtype=np.int64), np.asarray(b_ids, dtype=np.int64)
+    return np.maximum(directed(a, b, a_ids, b_ids), directed(b, a, b_ids, a_ids))
+
+
+def box_gap(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(len(boxes), len(others)) gaps between bounding boxes: lower bounds of Hausdorff distances."""
+    b, o = boxes[:, None, :], others[None, :, :]
+    dy = np.maximum(0, np.maximum(o[..., 0] - b[..., 2], b[..., 0] - o[..., 2]))
+    dx = np.maximum(0, np.maximum(o[..., 1] - b[..., 3], b[..., 1] - o[..., 3]))
+    return np.hypot(dy, dx)
+
+
+def nearest(a: Outlines, b: Outlines, a_ids) -> np.ndarray:
+    """For each listed object of a, the smallest Hausdorff distance to any object of b, visiting
+    b's objects by increasing bounding-box gap and stopping when the gap reaches the best so far."""
+    a_ids = np.asarray(a_ids, dtype=np.int64)
+    best = np.full(len(a_ids), np.inf)
+    if not len(a_ids) or not b.n:
+        return best
+    gaps = box_gap(a.boxes[a_ids - 1], b.boxes)
+    order = np.argsort(gaps, axis=1, kind="stable")
+    for step in range(b.n):
+        candidate = order[:, step]
+        open_ = gaps[np.arange(len(a_ids)), candidate] < best
+        if not open_.any():
+            break
+        distances = hausdorff(a, b, a_ids[open_], candidate[open_] + 1)
+        best[open_] = np.minimum(best[open_], distances)
+    return best
