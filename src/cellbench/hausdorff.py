@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 from cellbench.boundary import diagonal
 
 STEPS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1)])
-HALF_STEP = (STEPS ** 2).sum(1)  # |s|^2, compared with twice the projections
+SQUARED_LENGTH = (STEPS ** 2).sum(1)  # |s|^2: a pixel stays when 2 s.x + |s|^2 <= 2 max s.q
 BOTTOM, TOP, RIGHT, LEFT = 0, 1, 2, 3  # which support value bounds which side of the box
 
 
@@ -110,7 +110,8 @@ def _hull_candidates(a: Outlines, b: Outlines, a_ids: np.ndarray, b_ids: np.ndar
         if not len(rows):
             continue
         points = np.column_stack([rows + top, cols + left])
-        kept = np.all(2 * (points @ STEPS[4:].T) + HALF_STEP[4:] <= 2 * s[4:], axis=1)  # box rows/cols already hold
+        # the window already keeps the four axis steps; test the four diagonal ones
+        kept = np.all(2 * (points @ STEPS[4:].T) + SQUARED_LENGTH[4:] <= 2 * s[4:], axis=1)
         if kept.any():
             found_points.append(points[kept])
             found_pairs.append(np.full(int(kept.sum()), k))
