@@ -12,7 +12,8 @@ def in_classes(class_map: np.ndarray, members) -> np.ndarray:
     members = list(members)
     if len(members) == 1:
         return class_map == members[0]
-    table = np.zeros(max(256, int(class_map.max()) + 1) if class_map.dtype != np.uint8 else 256, dtype=bool)
+    size = 256 if class_map.dtype == np.uint8 else max(int(class_map.max()), *members) + 1
+    table = np.zeros(size, dtype=bool)
     table[members] = True
     return table[class_map]
 

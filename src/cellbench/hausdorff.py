@@ -49,7 +49,12 @@ def _by_object(points: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarra
     """Points grouped by their object (1..n): (points, owners, start), object k at start[k-1]:start[k]."""
     order = np.argsort(owner.astype(np.uint16) if n < 1 << 16 else owner, kind="stable")
     owner = owner[order]
-    return points[order], owner, np.searchsorted(owner, np.arange(1, n + 2))
+    return points[order], owner, _starts(owner, n)
+
+
+def _starts(owner: np.ndarray, n: int) -> np.ndarray:
+    """Where each object's run begins in a list sorted by object (1..n), plus the end."""
+    return np.searchsorted(owner, np.arange(1, n + 2))
 
 
 class Outlines:
@@ -63,7 +68,7 @@ class Outlines:
         self.rim_points, rim_owner, self.rim_start = _by_object(np.column_stack([rows, cols]), labels[rows, cols], n)
         on_surface = surface[self.rim_points[:, 0], self.rim_points[:, 1]]  # the surface is part of the rim
         points, owner = self.rim_points[on_surface], rim_owner[on_surface]
-        start = np.searchsorted(owner, np.arange(1, n + 2))
+        start = _starts(owner, n)
         # largest projection on each step, per object (it lies on the surface)
         self.support = np.maximum.reduceat(points @ STEPS.T, start[:-1], axis=0) if n else \
             np.zeros((0, len(STEPS)), dtype=np.int64)
