@@ -22,9 +22,15 @@ def surface_mask(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
+def coordinates(mask: np.ndarray) -> np.ndarray:
+    """(N, 2) row, column coordinates of the true pixels of a 2-D boolean mask, in raster order
+    (from flat positions: several times quicker than ``np.nonzero`` on large masks)."""
+    return np.column_stack(np.divmod(np.flatnonzero(mask), mask.shape[1]))
+
+
 def surface(mask: np.ndarray) -> np.ndarray:
     """(N, 2) row, column coordinates of the surface pixels of a boolean mask."""
-    return np.column_stack(np.nonzero(surface_mask(mask)))
+    return coordinates(surface_mask(mask))
 
 
 def diagonal(shape: tuple[int, ...]) -> float:

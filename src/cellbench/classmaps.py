@@ -25,11 +25,16 @@ def sequential(instances: np.ndarray) -> tuple[np.ndarray, int]:
         raise ValueError("instance maps must not hold negative ids")
     present = np.flatnonzero(np.bincount(flat)) if flat.size else np.zeros(0, dtype=np.int64)
     present = present[present != 0]
-    if len(present) == (present[-1] if len(present) else 0):  # already 1..N: no lookup needed
-        return np.asarray(instances, dtype=np.int32), len(present)
-    lut = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=np.int32)
-    lut[present] = np.arange(1, len(present) + 1, dtype=np.int32)
-    return lut[np.asarray(instances)], len(present)
+    return renumbered(instances, present), len(present)
+
+
+def renumbered(instances: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The map with its object ids (sorted, nonzero: every id it holds) renumbered 1..N, as int32."""
+    if len(ids) == (ids[-1] if len(ids) else 0):  # already 1..N: no lookup needed
+        return np.asarray(instances, dtype=np.int32)
+    lut = np.zeros(int(ids[-1]) + 1, dtype=np.int32)
+    lut[ids] = np.arange(1, len(ids) + 1, dtype=np.int32)
+    return lut[np.asarray(instances)]
 
 
 def relabel_sequential(instance_map: np.ndarray) -> np.ndarray:

@@ -17,10 +17,12 @@ away from B: inside B's octagon hull, shrunk by half a step. Only those pixels a
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 from scipy.spatial import cKDTree
 
-from cellbench.boundary import diagonal
+from cellbench.boundary import coordinates, diagonal
 
 STEPS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1)])
 SQUARED_LENGTH = (STEPS ** 2).sum(1)  # |s|^2: a pixel stays when 2 s.x + |s|^2 <= 2 max s.q
@@ -64,8 +66,8 @@ class Outlines:
     def __init__(self, labels: np.ndarray, n: int):
         self.labels, self.n = labels, n
         surface, self.rim = outline_masks(labels)
-        rows, cols = np.nonzero(self.rim)
-        self.rim_points, rim_owner, self.rim_start = _by_object(np.column_stack([rows, cols]), labels[rows, cols], n)
+        points = coordinates(self.rim)
+        self.rim_points, rim_owner, self.rim_start = _by_object(points, labels[points[:, 0], points[:, 1]], n)
         on_surface = surface[self.rim_points[:, 0], self.rim_points[:, 1]]  # the surface is part of the rim
         points, owner = self.rim_points[on_surface], rim_owner[on_surface]
         start = _starts(owner, n)
@@ -75,6 +77,14 @@ class Outlines:
         self.stride = labels.shape[1] + int(diagonal(labels.shape)) + 2
         self.tree = cKDTree(np.column_stack([points[:, 0], points[:, 1] + owner.astype(np.int64) * self.stride]),
                             balanced_tree=False, compact_nodes=False) if n else None
+        self._surface = points, owner
+
+    @cached_property
+    def hull_gaps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixels of each object's octagon hull, shrunk by half a step, that are not in the object:
+        (points grouped by object, where each object's group starts)."""
+        points, owner = _hull_gaps(self.labels, *self._surface, self.support)
+        return points, _starts(owner, self.n)
 
     @property
     def boxes(self) -> np.ndarray:
@@ -90,39 +100,69 @@ class Outlines:
         return self.tree.query(shifted, workers=-1)[0]
 
 
+def _expand(first: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """first[k], first[k] + 1, ..., first[k] + lengths[k] - 1 for each k in turn, and the k of each."""
+    owner = np.repeat(np.arange(len(first)), lengths)
+    offsets = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(first, lengths) + offsets, owner
+
+
 def _ranges(start: np.ndarray, objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the grouped rows of each object (1-based) in turn, and the position of its pair."""
-    first, last = start[objects - 1], start[objects]
-    lengths = last - first
-    pair = np.repeat(np.arange(len(objects)), lengths)
-    offsets = np.arange(len(pair)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(first, lengths) + offsets, pair
+    return _expand(start[objects - 1], start[objects] - start[objects - 1])
+
+
+def _hull_gaps(labels: np.ndarray, points: np.ndarray, owner: np.ndarray,
+               support: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels x with x.s <= support_s - 1 for all 8 steps s (the shrunk octagon hull) outside their
+    object, as (points, owners) sorted by owner. Row by row, the hull's span of columns less the
+    object's runs; a run begins and ends on the surface (``points`` of ``owner``, raster order)."""
+    height, width = labels.shape
+    if not len(points):
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=owner.dtype)
+    top, bottom = 1 - support[:, TOP], support[:, BOTTOM] - 1
+    rows, span_owner = _expand(top, np.maximum(bottom - top + 1, 0))
+    s = support[span_owner]
+    low = np.maximum.reduce([1 - s[:, LEFT], 1 - s[:, 5] - rows, rows + 1 - s[:, 6]])
+    high = np.minimum.reduce([s[:, RIGHT] - 1, s[:, 4] - 1 - rows, s[:, 7] - 1 + rows])
+    span_key = span_owner * height + rows  # span_owner is 0-based
+    r, c = points[:, 0], points[:, 1]
+    begins = labels[r, np.maximum(c - 1, 0)] != owner
+    begins[c == 0] = True
+    ends = labels[r, np.minimum(c + 1, width - 1)] != owner
+    ends[c == width - 1] = True
+    run_key = ((owner.astype(np.int64) - 1) * height + r)[begins]
+    run_begin, run_end = c[begins], c[ends]  # the k-th run of the object's rows begins and ends here
+    last_in_row = np.append(run_key[1:] != run_key[:-1], True)
+    first_in_row = np.insert(last_in_row[:-1], 0, True)
+    # outside the runs: before a row's first run, and after each run up to the next one in its row
+    gap_key = np.concatenate([run_key[first_in_row], run_key])
+    gap_from = np.concatenate([np.full(int(first_in_row.sum()), -1), run_end + 1])
+    gap_to = np.concatenate([run_begin[first_in_row] - 1,
+                             np.where(last_in_row, width, np.append(run_begin[1:], width) - 1)])
+    # rows of a span without runs keep the whole span
+    empty = ~np.isin(span_key, run_key)
+    gap_key = np.concatenate([gap_key, span_key[empty]])
+    gap_from = np.concatenate([gap_from, low[empty]])
+    gap_to = np.concatenate([gap_to, high[empty]])
+    span = np.minimum(np.searchsorted(span_key, gap_key), max(len(span_key) - 1, 0))
+    inside = span_key[span] == gap_key if len(span_key) else np.zeros(len(gap_key), dtype=bool)
+    span, gap_from, gap_to = span[inside], np.maximum(gap_from[inside], low[span[inside]]), \
+        np.minimum(gap_to[inside], high[span[inside]])
+    cols, which = _expand(gap_from, np.maximum(gap_to - gap_from + 1, 0))
+    found_owner = span_owner[span[which]] + 1
+    order = np.argsort(found_owner, kind="stable")
+    return np.column_stack([rows[span[which]], cols])[order], found_owner[order]
 
 
 def _hull_candidates(a: Outlines, b: Outlines, a_ids: np.ndarray, b_ids: np.ndarray):
     """Pixels of each a object, off its rim and outside its b partner, that no step moves away from b."""
-    found_points, found_pairs = [], []
-    a_boxes, support = a.boxes, b.support
-    for k, (i, j) in enumerate(zip(a_ids, b_ids, strict=True)):
-        s = support[j - 1]
-        top, left = max(a_boxes[i - 1, 0], -s[TOP] + 1), max(a_boxes[i - 1, 1], -s[LEFT] + 1)
-        bottom, right = min(a_boxes[i - 1, 2], s[BOTTOM] - 1), min(a_boxes[i - 1, 3], s[RIGHT] - 1)
-        if top > bottom or left > right:
-            continue
-        window = np.s_[top: bottom + 1, left: right + 1]
-        inside = (a.labels[window] == i) & ~a.rim[window] & (b.labels[window] != j)
-        rows, cols = np.nonzero(inside)
-        if not len(rows):
-            continue
-        points = np.column_stack([rows + top, cols + left])
-        # the window already keeps the four axis steps; test the four diagonal ones
-        kept = np.all(2 * (points @ STEPS[4:].T) + SQUARED_LENGTH[4:] <= 2 * s[4:], axis=1)
-        if kept.any():
-            found_points.append(points[kept])
-            found_pairs.append(np.full(int(kept.sum()), k))
-    if not found_points:
-        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(found_points), np.concatenate(found_pairs)
+    gap_points, gap_start = b.hull_gaps
+    index, pair = _ranges(gap_start, b_ids)
+    points = gap_points[index]
+    keep = a.labels[points[:, 0], points[:, 1]] == a_ids[pair]
+    keep &= ~a.rim[points[:, 0], points[:, 1]]
+    return points[keep], pair[keep]
 
 
 def directed(a: Outlines, b: Outlines, a_ids: np.ndarray, b_ids: np.ndarray) -> np.ndarray:

@@ -15,7 +15,9 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from cellbench.classmaps import sequential
+from cellbench.classmaps import renumbered, sequential
+
+DENSE_TABLE = 1 << 22  # id pairs counted in a dense table (32 MB) rather than by sorting
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,40 @@ class Overlaps:
     @classmethod
     def of(cls, truth: np.ndarray, prediction: np.ndarray) -> Overlaps:
         """Overlaps of any two instance maps (relabelled here)."""
-        return cls.of_sequential(*sequential(truth), *sequential(prediction))
+        return cls.relabelled(truth, prediction)[2]
+
+    @classmethod
+    def relabelled(cls, truth: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray, Overlaps]:
+        """Both maps relabelled 1..n (int32, classmaps.sequential) and their overlaps, from one
+        count of the pixels of every (truth id, predicted id) pair."""
+        truth, prediction = np.asarray(truth), np.asarray(prediction)
+        _same_shape(truth, prediction)
+        if not truth.size:
+            return truth.astype(np.int32), prediction.astype(np.int32), cls.of_sequential(truth, 0, prediction, 0)
+        for labels in (truth, prediction):
+            if labels.min() < 0:
+                raise ValueError("instance maps must not hold negative ids")
+        rows, cols = int(truth.max()) + 1, int(prediction.max()) + 1
+        if rows * cols > DENSE_TABLE:  # large ids: relabel first
+            (truth, n_true), (prediction, n_pred) = sequential(truth), sequential(prediction)
+            return truth, prediction, cls.of_sequential(truth, n_true, prediction, n_pred)
+        key = truth.astype(np.int64) * cols
+        key += prediction
+        table = np.bincount(key.ravel(), minlength=rows * cols).reshape(rows, cols)
+        true_ids, pred_ids = np.flatnonzero(table[1:].any(1)) + 1, np.flatnonzero(table[:, 1:].any(0)) + 1
+        pairs_true, pairs_pred = np.nonzero(table[1:, 1:])
+        counts = table[pairs_true + 1, pairs_pred + 1]
+        area_true, area_pred = table[true_ids].sum(1), table[:, pred_ids].sum(0)
+        # 0-based positions of the paired ids among the ids present
+        pairs_true, pairs_pred = np.searchsorted(true_ids, pairs_true + 1), np.searchsorted(pred_ids, pairs_pred + 1)
+        overlaps = cls(area_true, area_pred, pairs_true, pairs_pred, counts,
+                       counts / (area_true[pairs_true] + area_pred[pairs_pred] - counts))
+        return renumbered(truth, true_ids), renumbered(prediction, pred_ids), overlaps
 
     @classmethod
     def of_sequential(cls, truth: np.ndarray, n_true: int, prediction: np.ndarray, n_pred: int) -> Overlaps:
         """Overlaps of two maps already labelled 1..n (classmaps.sequential)."""
-        if np.shape(truth) != np.shape(prediction):
-            raise ValueError(f"instance maps differ in shape: {np.shape(truth)} and {np.shape(prediction)}")
+        _same_shape(truth, prediction)
         area_true = np.bincount(truth.ravel(), minlength=n_true + 1)[1:]
         area_pred = np.bincount(prediction.ravel(), minlength=n_pred + 1)[1:]
         both = (truth > 0) & (prediction > 0)
@@ -77,6 +106,11 @@ class Overlaps:
     def best_pairing(self) -> np.ndarray:
         """Indices of a one-to-one pairing of overlapping objects with the largest total IoU (AJI+)."""
         return _assign(self.pairs_true, self.pairs_pred, self.iou, self.n_true, self.n_pred, count_first=False)
+
+
+def _same_shape(truth: np.ndarray, prediction: np.ndarray) -> None:
+    if np.shape(truth) != np.shape(prediction):
+        raise ValueError(f"instance maps differ in shape: {np.shape(truth)} and {np.shape(prediction)}")
 
 
 def _assign(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_rows: int, n_cols: int,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.boundary import diagonal
-from cellbench.classmaps import sequential
 from cellbench.hausdorff import Outlines, hausdorff, nearest
 from cellbench.matching import Overlaps
 
@@ -165,8 +164,7 @@ def object_hausdorff(truth: np.ndarray, prediction: np.ndarray, overlaps: Overla
 def image_scores(truth: np.ndarray, prediction: np.ndarray, thresholds=THRESHOLDS,
                  hausdorff_distance: bool = True) -> tuple[list[dict], dict]:
     """(one row per threshold with counts and scores, the threshold-free metrics) of one image."""
-    (truth, n_true), (prediction, n_pred) = sequential(truth), sequential(prediction)  # once, for all metrics
-    overlaps = Overlaps.of_sequential(truth, n_true, prediction, n_pred)
+    truth, prediction, overlaps = Overlaps.relabelled(truth, prediction)  # once, for all metrics
     rows = [{**row, **threshold_scores(row["tp"], row["fp"], row["fn"], row["sum_iou"])}
             for row in threshold_counts(overlaps, thresholds)]
     summary = {"n_true": overlaps.n_true, "n_pred": overlaps.n_pred, "aji": aji(overlaps),
