@@ -76,3 +76,13 @@ def test_ignored_pixels_are_not_counted():
     rows = rows_by_class(truth, pred)
     assert (rows["cytoplasm"]["tp"], rows["cytoplasm"]["fp"], rows["cytoplasm"]["tn"]) == (1, 0, 1)
     assert np.isnan(rows["nucleus"]["dice"])  # its only prediction lies in the ignored region
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 5, 6, 17])
+def test_confusion_counts_every_pixel_pair(n_classes):
+    rng = np.random.default_rng(n_classes)
+    truth, prediction = (rng.integers(0, n_classes, (31, 29)).astype(np.uint8) for _ in range(2))
+    truth[:3] = 255  # ignored
+    expected = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(expected, (truth[truth != 255], prediction[truth != 255]), 1)
+    np.testing.assert_array_equal(metrics.confusion(truth, prediction, n_classes), expected)

@@ -8,11 +8,19 @@ IGNORE_LABEL = "__ignore__"
 
 
 def in_classes(class_map: np.ndarray, members) -> np.ndarray:
-    """Boolean mask of the pixels whose class is one of ``members`` (one table lookup per pixel)."""
-    members = list(members)
-    if len(members) == 1:
-        return class_map == members[0]
-    size = 256 if class_map.dtype == np.uint8 else max(int(class_map.max()), *members) + 1
+    """Boolean mask of the pixels whose class is one of ``members``: a comparison or two for a run of
+    consecutive classes, otherwise one table lookup per pixel."""
+    members = sorted(set(members))
+    if not members:
+        return np.zeros(np.shape(class_map), dtype=bool)
+    low, high = members[0], members[-1]
+    if high - low + 1 == len(members):  # consecutive classes
+        if low == high:
+            return class_map == low
+        mask = class_map >= low
+        mask &= class_map <= high
+        return mask
+    size = 256 if class_map.dtype == np.uint8 else max(int(class_map.max()), high) + 1
     table = np.zeros(size, dtype=bool)
     table[members] = True
     return table[class_map]

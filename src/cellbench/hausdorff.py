@@ -27,29 +27,44 @@ from cellbench.boundary import coordinates, diagonal
 STEPS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1)])
 SQUARED_LENGTH = (STEPS ** 2).sum(1)  # |s|^2: a pixel stays when 2 s.x + |s|^2 <= 2 max s.q
 BOTTOM, TOP, RIGHT, LEFT = 0, 1, 2, 3  # which support value bounds which side of the box
+TILE = 8  # pixels measured together: the first of a tile bounds the others' distances
 
 
 def outline_masks(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(surface, rim) of every object: pixels with a 4-neighbour, and with an 8-neighbour, of
     another label (the image border counts as another label)."""
-    surface = np.zeros(labels.shape, dtype=bool)
-    surface[[0, -1], :] = surface[:, [0, -1]] = True
-    for differs, here, there in ((labels[:, 1:] != labels[:, :-1], np.s_[:, 1:], np.s_[:, :-1]),
-                                 (labels[1:, :] != labels[:-1, :], np.s_[1:, :], np.s_[:-1, :])):
-        surface[here] |= differs
-        surface[there] |= differs
-    rim = surface.copy()
-    for differs, here, there in ((labels[1:, 1:] != labels[:-1, :-1], np.s_[1:, 1:], np.s_[:-1, :-1]),
-                                 (labels[1:, :-1] != labels[:-1, 1:], np.s_[1:, :-1], np.s_[:-1, 1:])):
-        rim[here] |= differs
-        rim[there] |= differs
-    foreground = labels > 0
-    return surface & foreground, rim & foreground
+    height, width = np.shape(labels)
+    flat = np.asarray(labels).ravel()
+    surface = np.zeros(flat.size, dtype=bool)
+    rim = np.zeros(flat.size, dtype=bool)
+    # neighbours along the flat array: right, below, below right, below left; a pair that wraps
+    # around a row end joins two border pixels, which are outline pixels anyway
+    for shift, marked in ((1, surface), (width, surface), (width + 1, rim), (width - 1, rim)):
+        if 0 < shift < flat.size:
+            differs = flat[shift:] != flat[:-shift]
+            marked[shift:] |= differs
+            marked[:-shift] |= differs
+    rim |= surface
+    foreground = flat != 0
+    for mask in (surface, rim):
+        grid = mask.reshape(height, width)
+        grid[[0, -1], :] = grid[:, [0, -1]] = True
+        mask &= foreground
+    return surface.reshape(height, width), rim.reshape(height, width)
 
 
-def _by_object(points: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points grouped by their object (1..n): (points, owners, start), object k at start[k-1]:start[k]."""
-    order = np.argsort(owner.astype(np.uint16) if n < 1 << 16 else owner, kind="stable")
+def _at(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The values of a 2-D image at (N, 2) row, column points (a flat gather: quicker than 2-D)."""
+    return image.ravel().take(points[:, 0] * image.shape[1] + points[:, 1])
+
+
+def _by_object(points: np.ndarray, owner: np.ndarray, n: int,
+               tiles: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points grouped by their object (1..n), keeping their order within it, or ordering them by
+    ``tiles`` first: (points, owners, start), object k at start[k-1]:start[k]."""
+    order = np.argsort(tiles, kind="stable") if tiles is not None else np.arange(len(owner))
+    key = owner[order].astype(np.uint16) if n < 1 << 16 else owner[order]
+    order = order[np.argsort(key, kind="stable")]  # radix sorts for 16-bit keys
     owner = owner[order]
     return points[order], owner, _starts(owner, n)
 
@@ -59,31 +74,38 @@ def _starts(owner: np.ndarray, n: int) -> np.ndarray:
     return np.searchsorted(owner, np.arange(1, n + 2))
 
 
+def _tiles(points: np.ndarray, width: int) -> np.ndarray:
+    """Which TILE x TILE square each point lies in, as a 16-bit number (a wrapped number only makes
+    two far squares share one, which costs time, not exactness)."""
+    return ((points[:, 0] // TILE) * (width // TILE + 1) + points[:, 1] // TILE).astype(np.uint16)
+
+
 class Outlines:
-    """The objects of one instance map (labelled 1..n): rims, surfaces, octagon hulls, and one k-d
-    tree over all surfaces with each object shifted to its own place."""
+    """The objects of one instance map (labelled 1..n): rims (grouped by tile), surfaces, octagon
+    hulls, and one k-d tree over all surfaces with each object shifted to its own place."""
 
     def __init__(self, labels: np.ndarray, n: int):
         self.labels, self.n = labels, n
-        surface, self.rim = outline_masks(labels)
+        surface, self.rim = outline_masks(labels.astype(np.uint16) if n < 1 << 16 else labels)
         points = coordinates(self.rim)
-        self.rim_points, rim_owner, self.rim_start = _by_object(points, labels[points[:, 0], points[:, 1]], n)
-        on_surface = surface[self.rim_points[:, 0], self.rim_points[:, 1]]  # the surface is part of the rim
-        points, owner = self.rim_points[on_surface], rim_owner[on_surface]
-        start = _starts(owner, n)
+        owner = _at(labels, points)
+        self.rim_points, _, self.rim_start = _by_object(points, owner, n, _tiles(points, labels.shape[1]))
+        self.rim_tiles = _tiles(self.rim_points, labels.shape[1])
+        on_surface = _at(surface, points)  # the surface is part of the rim
+        self.surface_points, owner, start = _by_object(points[on_surface], owner[on_surface], n)
         # largest projection on each step, per object (it lies on the surface)
-        self.support = np.maximum.reduceat(points @ STEPS.T, start[:-1], axis=0) if n else \
+        self.support = np.maximum.reduceat(self.surface_points @ STEPS.T, start[:-1], axis=0) if n else \
             np.zeros((0, len(STEPS)), dtype=np.int64)
         self.stride = labels.shape[1] + int(diagonal(labels.shape)) + 2
-        self.tree = cKDTree(np.column_stack([points[:, 0], points[:, 1] + owner.astype(np.int64) * self.stride]),
-                            balanced_tree=False, compact_nodes=False) if n else None
-        self._surface = points, owner
+        self.tree = cKDTree(self._shifted(self.surface_points, owner), balanced_tree=False,
+                            compact_nodes=False) if n else None
+        self._surface_owner = owner
 
     @cached_property
     def hull_gaps(self) -> tuple[np.ndarray, np.ndarray]:
         """Pixels of each object's octagon hull, shrunk by half a step, that are not in the object:
         (points grouped by object, where each object's group starts)."""
-        points, owner = _hull_gaps(self.labels, *self._surface, self.support)
+        points, owner = _hull_gaps(self.labels, self.surface_points, self._surface_owner, self.support)
         return points, _starts(owner, self.n)
 
     @property
@@ -92,12 +114,19 @@ class Outlines:
         s = self.support
         return np.column_stack([-s[:, TOP], -s[:, LEFT], s[:, BOTTOM], s[:, RIGHT]])
 
+    def _shifted(self, points: np.ndarray, objects: np.ndarray) -> np.ndarray:
+        return np.column_stack([points[:, 0], points[:, 1] + objects.astype(np.int64) * self.stride])
+
     def distance_to(self, points: np.ndarray, objects: np.ndarray) -> np.ndarray:
         """Distance from each point to the nearest pixel of its object (1-based), for points outside it."""
+        return self.nearest_pixels(points, objects)[0]
+
+    def nearest_pixels(self, points: np.ndarray, objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, (N, 2) nearest surface pixels) of points outside their objects (1-based)."""
         if not len(points):
-            return np.zeros(0)
-        shifted = np.column_stack([points[:, 0], points[:, 1] + objects.astype(np.int64) * self.stride])
-        return self.tree.query(shifted, workers=-1)[0]
+            return np.zeros(0), np.zeros((0, 2), dtype=np.int64)
+        distance, index = self.tree.query(self._shifted(points, objects), workers=-1)
+        return distance, self.surface_points[index]
 
 
 def _expand(first: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,9 +156,10 @@ def _hull_gaps(labels: np.ndarray, points: np.ndarray, owner: np.ndarray,
     high = np.minimum.reduce([s[:, RIGHT] - 1, s[:, 4] - 1 - rows, s[:, 7] - 1 + rows])
     span_key = span_owner * height + rows  # span_owner is 0-based
     r, c = points[:, 0], points[:, 1]
-    begins = labels[r, np.maximum(c - 1, 0)] != owner
+    flat = r * width + c
+    begins = labels.ravel().take(flat - 1, mode="clip") != owner
     begins[c == 0] = True
-    ends = labels[r, np.minimum(c + 1, width - 1)] != owner
+    ends = labels.ravel().take(flat + 1, mode="clip") != owner
     ends[c == width - 1] = True
     run_key = ((owner.astype(np.int64) - 1) * height + r)[begins]
     run_begin, run_end = c[begins], c[ends]  # the k-th run of the object's rows begins and ends here
@@ -141,7 +171,7 @@ def _hull_gaps(labels: np.ndarray, points: np.ndarray, owner: np.ndarray,
     gap_to = np.concatenate([run_begin[first_in_row] - 1,
                              np.where(last_in_row, width, np.append(run_begin[1:], width) - 1)])
     # rows of a span without runs keep the whole span
-    empty = ~np.isin(span_key, run_key)
+    empty = run_key[np.minimum(np.searchsorted(run_key, span_key), len(run_key) - 1)] != span_key
     gap_key = np.concatenate([gap_key, span_key[empty]])
     gap_from = np.concatenate([gap_from, low[empty]])
     gap_to = np.concatenate([gap_to, high[empty]])
@@ -160,23 +190,43 @@ def _hull_candidates(a: Outlines, b: Outlines, a_ids: np.ndarray, b_ids: np.ndar
     gap_points, gap_start = b.hull_gaps
     index, pair = _ranges(gap_start, b_ids)
     points = gap_points[index]
-    keep = a.labels[points[:, 0], points[:, 1]] == a_ids[pair]
-    keep &= ~a.rim[points[:, 0], points[:, 1]]
+    keep = _at(a.labels, points) == a_ids[pair]
+    keep &= ~_at(a.rim, points)
     return points[keep], pair[keep]
 
 
 def directed(a: Outlines, b: Outlines, a_ids: np.ndarray, b_ids: np.ndarray) -> np.ndarray:
     """h(a_k, b_k) for each pair of objects (1-based ids; an object may appear in several pairs)."""
-    result = np.zeros(len(a_ids))
     if not len(a_ids):
-        return result
+        return np.zeros(0)
     index, pair = _ranges(a.rim_start, a_ids)
-    points = a.rim_points[index]
-    outside = b.labels[points[:, 0], points[:, 1]] != b_ids[pair]
-    points, pair = points[outside], pair[outside]
+    points, tiles = a.rim_points[index], a.rim_tiles[index]
+    outside = _at(b.labels, points) != b_ids[pair]
     hull_points, hull_pair = _hull_candidates(a, b, a_ids, b_ids)
-    points, pair = np.concatenate([points, hull_points]), np.concatenate([pair, hull_pair])
-    np.maximum.at(result, pair, b.distance_to(points, b_ids[pair]))
+    hull_tiles = _tiles(hull_points, a.labels.shape[1])
+    order = np.lexsort((hull_tiles, hull_pair))
+    return _farthest(b, b_ids, len(a_ids), np.concatenate([points[outside], hull_points[order]]),
+                     np.concatenate([pair[outside], hull_pair[order]]),
+                     np.concatenate([tiles[outside], hull_tiles[order]]))
+
+
+def _farthest(b: Outlines, b_ids: np.ndarray, n_pairs: int, points: np.ndarray, pair: np.ndarray,
+              tiles: np.ndarray) -> np.ndarray:
+    """The largest distance of each pair's points (outside its b object) to that object. Points come
+    in runs of one pair and tile; the first of each run is measured. The others are measured only
+    where the first one's nearest pixel of b is farther than the largest distance found: that
+    pixel bounds their distance from above, so the rest cannot change the largest."""
+    result = np.zeros(n_pairs)
+    if not len(points):
+        return result
+    first = np.ones(len(points), dtype=bool)
+    first[1:] = (pair[1:] != pair[:-1]) | (tiles[1:] != tiles[:-1])
+    heads = np.flatnonzero(first)
+    distance, nearest = b.nearest_pixels(points[heads], b_ids[pair[heads]])
+    np.maximum.at(result, pair[heads], distance)
+    bound = ((points - nearest[np.cumsum(first) - 1]) ** 2).sum(1)  # squared: integers, compared exactly
+    open_ = (bound > np.rint(result ** 2)[pair]) & ~first
+    np.maximum.at(result, pair[open_], b.distance_to(points[open_], b_ids[pair[open_]]))
     return result
 
 

@@ -63,7 +63,7 @@ class Overlaps:
         if rows * cols > DENSE_TABLE:  # large ids: relabel first
             (truth, n_true), (prediction, n_pred) = sequential(truth), sequential(prediction)
             return truth, prediction, cls.of_sequential(truth, n_true, prediction, n_pred)
-        key = truth.astype(np.int64) * cols
+        key = np.multiply(truth, cols, dtype=np.int64)
         key += prediction
         table = np.bincount(key.ravel(), minlength=rows * cols).reshape(rows, cols)
         true_ids, pred_ids = np.flatnonzero(table[1:].any(1)) + 1, np.flatnonzero(table[:, 1:].any(0)) + 1
