@@ -4,10 +4,11 @@ A synthetic smear (cells = cytoplasm discs with a nucleus, many touching) is the
 prediction moves, grows, shrinks, drops and adds cells. ``seconds_per_image`` times what the
 evaluate step does per image: semantic metrics with HD95/ASSD for each class and the cell region,
 and the instance metrics of both object types (cells, nuclei) at ten IoU thresholds (AP, PQ, AJI,
-AJI+, SegPC mIoU, GlaS F1 / Dice / Hausdorff). ``instances_seconds`` times what the predict step
+AJI+, SegPC mIoU, GlaS F1 / Dice / Hausdorff), with the evaluate step's own function
+(``evaluate.score_image``) on a pool of ``--threads`` threads. ``instances_seconds`` times what the predict step
 adds: instance maps from the class map (nucleus-seeded watershed for cells, components for nuclei).
 
-    python benchmarks/evaluate_image.py [--repeats 5]
+    python benchmarks/evaluate_image.py [--repeats 5] [--threads 2]
 
 The last line holds ``key=value`` figures, including ``seconds_per_image`` (the median).
 """
@@ -15,14 +16,21 @@ The last line holds ``key=value`` figures, including ``seconds_per_image`` (the 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 
-from cellbench import metrics, object_metrics, objects
+from cellbench import evaluate, object_metrics, objects
+from cellbench.object_metrics import THRESHOLDS
+from cellbench.pool import thread_pool
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
+SETTINGS = {"regions": {"cell": ["cytoplasm", "nucleus"]}, "boundary": True, "thresholds": THRESHOLDS,
+            "object_hausdorff": True,
+            "objects": {"cell": {"classes": ["cytoplasm", "nucleus"], "seed_class": "nucleus"},
+                        "nucleus": {"classes": ["nucleus"]}}}
 SHAPE = (1920, 2560)
 
 
@@ -54,12 +62,10 @@ def predicted_instances(prediction, types) -> dict[str, np.ndarray]:
     return {name: objects.predicted_objects(prediction, kind["classes"], kind["seeds"]) for name, kind in types.items()}
 
 
-def score(truth, truth_instances, prediction, predicted, types, hausdorff_distance=True) -> None:
+def score(truth, truth_instances, prediction, predicted, pool, hausdorff_distance=True) -> None:
     """What the evaluate step does for one image."""
-    metrics.image_rows(truth, prediction, CLASSES, {"cell": ["cytoplasm", "nucleus"]}, boundary=True)
-    for name, kind in types.items():
-        object_metrics.image_scores(objects.truth_objects(truth, truth_instances, kind["classes"]), predicted[name],
-                                    hausdorff_distance=hausdorff_distance)
+    evaluate.score_image(truth, prediction, CLASSES, {**SETTINGS, "object_hausdorff": hausdorff_distance},
+                         truth_instances, predicted, pool)
 
 
 def timed(repeats: int, work) -> list[float]:
@@ -76,20 +82,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="threads scoring the parts of the image side by side (default: this machine's cores)")
     args = parser.parse_args()
     truth, truth_instances = smear(args.cells, seed=0)
     prediction, _ = smear(args.cells - 10, seed=0, jitter=6.0)  # moved and resized, 10 cells missed
     prediction[100:160, 100:160] = 1  # and a false positive
-    types = objects.object_types(CLASSES, {"cell": {"classes": ["cytoplasm", "nucleus"], "seed_class": "nucleus"},
-                                           "nucleus": {"classes": ["nucleus"]}})
+    types = objects.object_types(CLASSES, SETTINGS["objects"])
     predicted = predicted_instances(prediction, types)
-    scoring = timed(args.repeats, lambda: score(truth, truth_instances, prediction, predicted, types))
-    without = timed(args.repeats, lambda: score(truth, truth_instances, prediction, predicted, types, False))
+    with thread_pool(args.threads) as pool:
+        scoring = timed(args.repeats, lambda: score(truth, truth_instances, prediction, predicted, pool))
+        without = timed(args.repeats, lambda: score(truth, truth_instances, prediction, predicted, pool, False))
     splitting = timed(args.repeats, lambda: predicted_instances(prediction, types))
     rows, summary = object_metrics.image_scores(objects.truth_objects(truth, truth_instances, [1, 2]),
                                                 objects.predicted_objects(prediction, [1, 2], [2]))
     print(f"height={SHAPE[0]} width={SHAPE[1]} cells_true={summary['n_true']} cells_pred={summary['n_pred']} "
           f"thresholds={len(rows)} ap_50={rows[0]['ap']:.4f} aji={summary['aji']:.4f} repeats={args.repeats} "
+          f"threads={args.threads} "
           f"instances_seconds={statistics.median(splitting):.3f} "
           f"seconds_without_object_hausdorff={statistics.median(without):.3f} seconds_min={min(scoring):.3f} "
           f"seconds_per_image={statistics.median(scoring):.3f}")

@@ -60,3 +60,16 @@ def test_missing_prediction_is_an_error(demo_data, tmp_path):
     splits = pd.DataFrame({"sample_id": ["demo_00"], "fold": [0]})
     with pytest.raises(ValueError, match="no prediction"):
         evaluate_predictions(demo_data, tmp_path, splits, 0, CLASSES, SETTINGS, {})
+
+
+def test_threads_give_the_same_tables(demo_data, tmp_path):
+    """Scoring the parts of each image side by side changes nothing in the three tables."""
+    splits, fold_ids = fold_of(demo_data)
+    for sample_id in fold_ids:
+        truth = read_png(demo_data / "masks" / f"{sample_id}.png")
+        write_png(np.roll(truth, (3, -5), axis=(0, 1)), tmp_path / f"{sample_id}.png")  # imperfect
+    one, three = (evaluate_predictions(demo_data, tmp_path, splits, 1, CLASSES, SETTINGS, {}, threads=t)
+                  for t in (1, 3))
+    assert one.semantic["dice"].between(0.05, 0.99).any() and one.objects["object_hausdorff"].gt(0).all()
+    for table in ("semantic", "instances", "objects"):
+        pd.testing.assert_frame_equal(getattr(one, table), getattr(three, table))

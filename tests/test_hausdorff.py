@@ -3,7 +3,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.distance import directed_hausdorff
 
-from cellbench.hausdorff import Outlines, hausdorff, nearest, outline_masks
+from cellbench.hausdorff import STEPS, Outlines, hausdorff, nearest, outline_masks
 
 
 def brute_force(a_mask, b_mask) -> float:
@@ -78,3 +78,37 @@ def test_nearest_is_the_smallest_over_all_objects():
         expected = [min(max(to_b[j - 1][a == i].max(), to_a[i - 1][b == j].max()) for j in range(1, nb + 1))
                     for i in range(1, na + 1)]
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def test_hull_gaps_are_the_shrunk_octagon_less_the_object():
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        labels, n = random_objects(rng, (int(rng.integers(3, 40)), int(rng.integers(3, 40))))
+        if not n:
+            continue
+        outlines = Outlines(labels, n)
+        points, start = outlines.hull_gaps
+        rows, cols = np.indices(labels.shape)
+        projections = np.stack([rows * dr + cols * dc for dr, dc in STEPS], axis=-1)  # x.s for every pixel
+        for k in range(1, n + 1):
+            in_hull = (projections <= outlines.support[k - 1] - 1).all(axis=-1)
+            expected = np.argwhere(in_hull & (labels != k))
+            got = points[start[k - 1]:start[k]]
+            assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, expected.tolist()))
+
+
+def test_large_shifted_discs_match_scipy():
+    """Big smooth objects, where most points are skipped by the tile bound: still exact."""
+    rng = np.random.default_rng(4)
+    yy, xx = np.ogrid[:200, :200]
+    for _ in range(6):
+        truth = np.zeros((200, 200), np.int32)
+        moved = np.zeros((200, 200), np.int32)
+        for k, (cy, cx) in enumerate([(55, 55), (55, 145), (145, 100)], start=1):
+            radius = rng.uniform(25, 42)
+            truth[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2] = k
+            dy, dx, grow = rng.normal(0, 5, 3)
+            moved[(yy - cy - dy) ** 2 + (xx - cx - dx) ** 2 <= (radius + grow) ** 2] = k
+        ids = np.arange(1, 4)
+        got = hausdorff(Outlines(truth, 3), Outlines(moved, 3), ids, ids)
+        np.testing.assert_allclose(got, [brute_force(truth == k, moved == k) for k in ids], rtol=0, atol=1e-9)

@@ -41,7 +41,7 @@ def diagonal(shape: tuple[int, ...]) -> float:
 def surface_distances(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distances from each surface pixel of ``a`` to the surface of ``b``, and the reverse."""
     sa, sb = surface(a), surface(b)
-    return _tree(sb).query(sa, workers=-1)[0], _tree(sa).query(sb, workers=-1)[0]
+    return _tree(sb).query(sa)[0], _tree(sa).query(sb)[0]
 
 
 def _tree(points: np.ndarray) -> cKDTree:

@@ -125,7 +125,8 @@ def cmd_evaluate(args, config):
     scores = evaluate_predictions(
         Path(args.data or layout.data), Path(args.predictions or layout.predictions(args.arch, args.fold)),
         splits, args.fold, config["classes"], config["evaluate"],
-        {"dataset": config["dataset"], "arch": args.arch, "encoder": config["train"]["encoder"]})
+        {"dataset": config["dataset"], "arch": args.arch, "encoder": config["train"]["encoder"]},
+        threads=args.threads)
     write_parquet(scores.semantic, Path(args.out or layout.fold_metrics(args.arch, args.fold)))
     write_parquet(scores.instances, Path(args.instances_out or layout.fold_instance_metrics(args.arch, args.fold)))
     write_parquet(scores.objects, Path(args.objects_out or layout.fold_object_metrics(args.arch, args.fold)))
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = step("evaluate", cmd_evaluate, "semantic, instance and object metrics per image of one fold")
     for option in ("--predictions", "--data", "--splits", "--out", "--instances-out", "--objects-out"):
         sub.add_argument(option)
+    sub.add_argument("--threads", type=int, default=1, help="threads scoring the parts of each image side by side")
     for sub in (steps.choices["train"], steps.choices["predict"], steps.choices["evaluate"]):
         sub.add_argument("--arch", required=True)
         sub.add_argument("--fold", type=int, required=True)

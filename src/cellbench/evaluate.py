@@ -7,6 +7,7 @@ object metrics per image x object type.
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pandas as pd
 from cellbench import metrics, object_metrics, objects
 from cellbench.boundary import diagonal
 from cellbench.images import read_png
+from cellbench.pool import submit, thread_pool
 
 
 @dataclass
@@ -31,9 +33,38 @@ def _lead(table: pd.DataFrame, keys: dict) -> pd.DataFrame:
     return table
 
 
+@dataclass
+class ImageScores:
+    semantic: list[dict]  # one row per class/region
+    objects: dict[str, tuple[list[dict], dict]]  # object type -> (rows per IoU threshold, threshold-free)
+
+
+def score_image(truth: np.ndarray, prediction: np.ndarray, classes: list[str], settings: dict,
+                truth_instances: np.ndarray | None = None, predicted: dict[str, np.ndarray] | None = None,
+                pool: Executor | None = None) -> ImageScores:
+    """Every metric of one image (``settings``: the evaluate config section). Object types are
+    scored when ``truth_instances`` is given, from the ``predicted`` instance maps by type (made
+    from the class map when missing). With a thread ``pool``, the object types and each region's
+    surface distances run side by side."""
+    types = objects.object_types(classes, settings["objects"]) if truth_instances is not None else {}
+    jobs = {name: submit(pool, _object_scores, truth, truth_instances, prediction, kind,
+                         (predicted or {}).get(name), settings) for name, kind in types.items()}
+    semantic = metrics.image_rows(truth, prediction, classes, settings["regions"], settings["boundary"], pool)
+    return ImageScores(semantic, {name: job.result() for name, job in jobs.items()})
+
+
+def _object_scores(truth, truth_instances, prediction, kind, predicted, settings) -> tuple[list[dict], dict]:
+    if predicted is None:
+        predicted = objects.predicted_objects(prediction, kind["classes"], kind["seeds"])
+    return object_metrics.image_scores(objects.truth_objects(truth, truth_instances, kind["classes"]), predicted,
+                                       settings["thresholds"], settings["object_hausdorff"])
+
+
 def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFrame, fold: int,
-                         classes: list[str], settings: dict, keys: dict[str, object]) -> FoldScores:
-    """All scores of the validation images of ``fold``; ``settings`` is the evaluate config section."""
+                         classes: list[str], settings: dict, keys: dict[str, object],
+                         threads: int = 1) -> FoldScores:
+    """All scores of the validation images of ``fold``; ``settings`` is the evaluate config section.
+    ``threads`` score the parts of each image side by side."""
     data_dir, prediction_dir = Path(data_dir), Path(prediction_dir)
     manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
     sample_ids = list(splits.loc[splits["fold"] == fold, "sample_id"])
@@ -42,24 +73,19 @@ def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFr
         raise ValueError(f"no prediction in {prediction_dir} for {len(missing)} images: {missing[:5]}")
     types = objects.object_types(classes, settings["objects"])
     semantic, instance_rows, object_rows = [], [], []
-    for sample_id in sample_ids:
-        truth = read_png(data_dir / manifest.at[sample_id, "mask"])
-        prediction = read_png(prediction_dir / f"{sample_id}.png")
-        for row in metrics.image_rows(truth, prediction, classes, settings["regions"], settings["boundary"]):
-            semantic.append({"sample_id": sample_id, **row})
-        if not types:
-            continue
-        truth_instances = read_png(data_dir / manifest.at[sample_id, "instances"])
-        for name, kind in types.items():
-            predicted = prediction_dir / "instances" / name / f"{sample_id}.png"
-            pred_objects = (read_png(predicted).astype(np.int32) if predicted.is_file()
-                            else objects.predicted_objects(prediction, kind["classes"], kind["seeds"]))
-            rows, summary = object_metrics.image_scores(
-                objects.truth_objects(truth, truth_instances, kind["classes"]), pred_objects,
-                settings["thresholds"], settings["object_hausdorff"])
-            instance_rows += [{"sample_id": sample_id, "object_type": name, **r} for r in rows]
-            object_rows.append({"sample_id": sample_id, "object_type": name, **summary,
-                                "diagonal": diagonal(truth.shape)})
+    with thread_pool(threads) as pool:
+        for sample_id in sample_ids:
+            truth = read_png(data_dir / manifest.at[sample_id, "mask"])
+            prediction = read_png(prediction_dir / f"{sample_id}.png")
+            truth_instances = read_png(data_dir / manifest.at[sample_id, "instances"]) if types else None
+            predicted = {name: read_png(path).astype(np.int32) for name in types
+                         if (path := prediction_dir / "instances" / name / f"{sample_id}.png").is_file()}
+            scores = score_image(truth, prediction, classes, settings, truth_instances, predicted, pool)
+            semantic += [{"sample_id": sample_id, **row} for row in scores.semantic]
+            for name, (rows, summary) in scores.objects.items():
+                instance_rows += [{"sample_id": sample_id, "object_type": name, **r} for r in rows]
+                object_rows.append({"sample_id": sample_id, "object_type": name, **summary,
+                                    "diagonal": diagonal(truth.shape)})
     lead = {**keys, "fold": fold}
     return FoldScores(_lead(pd.DataFrame(semantic), lead), _lead(pd.DataFrame(instance_rows), lead),
                       _lead(pd.DataFrame(object_rows), lead))

@@ -12,7 +12,14 @@ pixel q of B, |x + s - q|^2 = |x - q|^2 + 2 s.(x - q) + |s|^2 > |x - q|^2: the n
 farther from B than x and, for the same reason, outside B. Walking on along s, each pixel is
 farther still, until the walk leaves A; its last pixel has a neighbour outside A. So the maximum
 is reached on A's rim (pixels with an 8-neighbour outside A), or at a pixel that no step moves
-away from B: inside B's octagon hull, shrunk by half a step. Only those pixels are looked at.
+away from B: inside B's octagon hull, shrunk by half a step (for integer x: x.s <= max s.q - 1
+for all 8 steps). Only those pixels are looked at: A's rim outside B, and the pixels of the
+"hull gaps" of B (its shrunk octagon less B itself) that lie inside A and off A's rim.
+
+Most of them need no query either. The distance to B is 1-Lipschitz and bounded by the distance
+to any pixel of B, so the points of one pair are taken in runs of one 8 x 8 tile: the first of a
+run is measured, and the others only when they lie farther from its nearest pixel of B than the
+largest distance measured for the pair. The others cannot exceed that largest distance.
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ from scipy.spatial import cKDTree
 from cellbench.boundary import coordinates, diagonal
 
 STEPS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1)])
-SQUARED_LENGTH = (STEPS ** 2).sum(1)  # |s|^2: a pixel stays when 2 s.x + |s|^2 <= 2 max s.q
-BOTTOM, TOP, RIGHT, LEFT = 0, 1, 2, 3  # which support value bounds which side of the box
+# which support value (max s.q over an object) bounds which side of its box and octagon
+BOTTOM, TOP, RIGHT, LEFT, BOTTOM_RIGHT, TOP_LEFT, BOTTOM_LEFT, TOP_RIGHT = range(8)
 TILE = 8  # pixels measured together: the first of a tile bounds the others' distances
 
 
@@ -125,7 +132,7 @@ class Outlines:
         """(distances, (N, 2) nearest surface pixels) of points outside their objects (1-based)."""
         if not len(points):
             return np.zeros(0), np.zeros((0, 2), dtype=np.int64)
-        distance, index = self.tree.query(self._shifted(points, objects), workers=-1)
+        distance, index = self.tree.query(self._shifted(points, objects))
         return distance, self.surface_points[index]
 
 
@@ -152,8 +159,8 @@ def _hull_gaps(labels: np.ndarray, points: np.ndarray, owner: np.ndarray,
     top, bottom = 1 - support[:, TOP], support[:, BOTTOM] - 1
     rows, span_owner = _expand(top, np.maximum(bottom - top + 1, 0))
     s = support[span_owner]
-    low = np.maximum.reduce([1 - s[:, LEFT], 1 - s[:, 5] - rows, rows + 1 - s[:, 6]])
-    high = np.minimum.reduce([s[:, RIGHT] - 1, s[:, 4] - 1 - rows, s[:, 7] - 1 + rows])
+    low = np.maximum.reduce([1 - s[:, LEFT], 1 - s[:, TOP_LEFT] - rows, rows + 1 - s[:, BOTTOM_LEFT]])
+    high = np.minimum.reduce([s[:, RIGHT] - 1, s[:, BOTTOM_RIGHT] - 1 - rows, s[:, TOP_RIGHT] - 1 + rows])
     span_key = span_owner * height + rows  # span_owner is 0-based
     r, c = points[:, 0], points[:, 1]
     flat = r * width + c

@@ -7,10 +7,13 @@ metrics (HD95, ASSD; cellbench.boundary): one side empty -> the image diagonal, 
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 import numpy as np
 
 from cellbench.boundary import hd95_assd
 from cellbench.classmaps import IGNORE_INDEX, in_classes
+from cellbench.pool import submit
 
 FEW_CLASSES = 5
 
@@ -78,22 +81,37 @@ def regions_of(classes: list[str], regions: dict[str, list[str]] | None) -> dict
 
 
 def image_rows(truth: np.ndarray, prediction: np.ndarray, classes: list[str],
-               regions: dict[str, list[str]] | None = None, boundary: bool = False) -> list[dict]:
+               regions: dict[str, list[str]] | None = None, boundary: bool = False,
+               pool: Executor | None = None) -> list[dict]:
     """One row per scored class/region of one image: counts and scores (and, with ``boundary``,
-    HD95 and ASSD in pixels, ignored truth pixels left out of both masks)."""
-    matrix = confusion(truth, prediction, len(classes))
+    HD95 and ASSD in pixels, ignored truth pixels left out of both masks; each region's on the
+    thread ``pool`` when one is given)."""
     scored = truth != IGNORE_INDEX
+    scored = None if scored.all() else scored
+    chosen = regions_of(classes, regions)
+    distances = {name: submit(pool, _distances, truth, prediction, members, scored)
+                 for name, members in chosen.items()} if boundary else {}
+    matrix = confusion(truth, prediction, len(classes))
     rows = []
-    for name, members in regions_of(classes, regions).items():
+    for name, members in chosen.items():
         tp, fp, fn, tn = region_counts(matrix, members)
         row = {"class": name, "is_region": len(members) > 1 or name not in classes,
                "tp": tp, "fp": fp, "fn": fn, "tn": tn, "n_ref": tp + fn, "n_pred": tp + fp}
         row.update({k: float(v) for k, v in scores(tp, fp, fn).items()})
         if boundary:
-            row["hd95"], row["assd"] = hd95_assd(in_classes(truth, members) & scored,
-                                                 in_classes(prediction, members) & scored)
+            row["hd95"], row["assd"] = distances[name].result()
         rows.append(row)
     return rows
+
+
+def _distances(truth: np.ndarray, prediction: np.ndarray, members: list[int],
+               scored: np.ndarray | None) -> tuple[float, float]:
+    """HD95 and ASSD of one class/region, ignored pixels (``scored`` False) left out of both masks."""
+    a, b = in_classes(truth, members), in_classes(prediction, members)
+    if scored is not None:
+        a &= scored
+        b &= scored
+    return hd95_assd(a, b)
 
 
 def foreground_dice(truth_and_predictions, classes: list[str]) -> tuple[float, dict[str, float]]:

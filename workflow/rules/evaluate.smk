@@ -15,6 +15,7 @@ rule evaluate:
         settings=settings(
             "dataset", "classes", "evaluate", train={"encoder": config["train"]["encoder"]}
         ),
+    threads: 2
     log:
         L.log("evaluate", "{arch}", "fold{fold}"),
     conda:
@@ -23,7 +24,7 @@ rule evaluate:
         "python -m cellbench evaluate --config-json {params.settings:q} --arch {wildcards.arch} "
         "--fold {wildcards.fold} --predictions {input.predictions} --data {input.data} "
         "--splits {input.splits} --out {output.semantic} --instances-out {output.instances} "
-        "--objects-out {output.objects} > {log} 2>&1"
+        "--objects-out {output.objects} --threads {threads} > {log} 2>&1"
 
 
 rule aggregate:
