@@ -22,15 +22,12 @@ import time
 
 import numpy as np
 
-from cellbench import evaluate, object_metrics, objects
-from cellbench.object_metrics import THRESHOLDS
+from cellbench import config, evaluate, object_metrics, objects
 from cellbench.pool import thread_pool
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
-SETTINGS = {"regions": {"cell": ["cytoplasm", "nucleus"]}, "boundary": True, "thresholds": THRESHOLDS,
-            "object_hausdorff": True,
-            "objects": {"cell": {"classes": ["cytoplasm", "nucleus"], "seed_class": "nucleus"},
-                        "nucleus": {"classes": ["nucleus"]}}}
+# the evaluate step's defaults: every metric, ten thresholds, cells and nuclei, the cell region
+SETTINGS = config.complete({"dataset": "benchmark", "classes": CLASSES})["evaluate"]
 SHAPE = (1920, 2560)
 
 
