@@ -29,5 +29,14 @@ class InputError(Exception):
         super().__init__(f"{n} problem{'s' if n != 1 else ''} in the input:\n{lines}")
 
 
+class ConfigError(ValueError):
+    """The configuration (or a command-line choice) cannot work; the message says what to change."""
+
+
+class OutputError(Exception):
+    """An output cannot be written where it was asked for (it would replace what cellbench did not
+    create, or an input); nothing was touched."""
+
+
 class WeightsUnavailable(RuntimeError):
     """Pretrained weights were asked for but cannot be loaded (offline and not in the cache)."""
