@@ -8,6 +8,12 @@ from cellbench.metrics import scores
 from cellbench.object_metrics import threshold_scores
 
 FOREGROUND_MEAN = "foreground_mean"
+# what identifies a model's scores; `selection` (how the kept epoch was chosen) is carried when recorded
+MODEL_KEYS = ("dataset", "arch", "encoder", "selection")
+
+
+def model_keys(table: pd.DataFrame) -> list[str]:
+    return [key for key in MODEL_KEYS if key in table.columns]
 OBJECT_METRICS = ("aji", "aji_plus", "segpc_miou", "glas_f1", "object_dice", "object_hausdorff")
 
 
@@ -38,22 +44,22 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     cv_* are computed once over all out-of-fold images (nnU-Net's CV score); fold_mean_* and
     fold_sd_* (ddof=1) describe the K per-fold scores.
     """
-    model_keys = ["dataset", "arch", "encoder"]
-    overall = _with_foreground_mean(_image_means(metrics, model_keys), model_keys)
-    per_fold = _with_foreground_mean(_image_means(metrics, model_keys + ["fold"]), model_keys + ["fold"])
-    spread = per_fold.groupby(model_keys + ["class"], sort=False).agg(
+    keys = model_keys(metrics)
+    overall = _with_foreground_mean(_image_means(metrics, keys), keys)
+    per_fold = _with_foreground_mean(_image_means(metrics, keys + ["fold"]), keys + ["fold"])
+    spread = per_fold.groupby(keys + ["class"], sort=False).agg(
         n_folds=("fold", "nunique"),
         fold_mean_dice=("dice", "mean"), fold_sd_dice=("dice", lambda v: v.std(ddof=1)),
         fold_mean_iou=("iou", "mean"), fold_sd_iou=("iou", lambda v: v.std(ddof=1))).reset_index()
     summary = overall.rename(columns={"dice": "cv_dice", "iou": "cv_iou"}).merge(
-        spread, on=model_keys + ["class"], how="left")
-    columns = model_keys + ["class", "is_region", "cv_dice", "fold_mean_dice", "fold_sd_dice",
+        spread, on=keys + ["class"], how="left")
+    columns = keys + ["class", "is_region", "cv_dice", "fold_mean_dice", "fold_sd_dice",
                             "cv_iou", "fold_mean_iou", "fold_sd_iou", "pooled_dice", "pooled_iou",
                             "n_images", "n_valid", "n_folds", "tp", "fp", "fn"]
     summary = summary[columns]
     for column in ("n_valid", "tp", "fp", "fn"):
         summary[column] = summary[column].astype("Int64")
-    return summary.sort_values(model_keys + ["class"], kind="stable").reset_index(drop=True)
+    return summary.sort_values(keys + ["class"], kind="stable").reset_index(drop=True)
 
 
 def ranking(summary: pd.DataFrame) -> pd.DataFrame:
@@ -79,8 +85,8 @@ def summarise_instances(instances: pd.DataFrame, objects: pd.DataFrame) -> pd.Da
     headline precision, recall, F1, AP, PQ, SQ; ap_fold_mean/_sd describe the K per-fold pooled AP;
     the threshold-free object metrics (AJI, AJI+, SegPC mIoU, GlaS) are image-wise means.
     """
-    model_keys = ["dataset", "arch", "encoder", "object_type"]
-    keys = model_keys + ["threshold"]
+    per_model = model_keys(instances) + ["object_type"]
+    keys = per_model + ["threshold"]
     if instances.empty:
         return pd.DataFrame(columns=keys)
     overall = _pooled_threshold_scores(instances, keys)
@@ -88,8 +94,8 @@ def summarise_instances(instances: pd.DataFrame, objects: pd.DataFrame) -> pd.Da
     spread = per_fold.groupby(keys, sort=False)["ap"].agg(
         ap_fold_mean="mean", ap_fold_sd=lambda v: v.std(ddof=1), n_folds="size").reset_index()
     images = instances.groupby(keys, sort=False)["ap"].agg(ap_image_mean="mean", n_images="size").reset_index()
-    threshold_free = objects.groupby(model_keys, sort=False)[list(OBJECT_METRICS)].mean().reset_index()
-    summary = overall.merge(spread, on=keys).merge(images, on=keys).merge(threshold_free, on=model_keys, how="left")
+    threshold_free = objects.groupby(per_model, sort=False)[list(OBJECT_METRICS)].mean().reset_index()
+    summary = overall.merge(spread, on=keys).merge(images, on=keys).merge(threshold_free, on=per_model, how="left")
     return summary.sort_values(keys, kind="stable").reset_index(drop=True)
 
 

@@ -46,7 +46,7 @@ def augment(data_dir: Path, out_dir: Path, rotations: int = 8, flip: bool = True
     specs = variant_specs(rotations, flip)
     rows = []
     image_offset = mask_offset = 0
-    with staged_dir(Path(out_dir)) as stage, \
+    with staged_dir(Path(out_dir), [data_dir]) as stage, \
             open(stage / "images.u8", "wb") as images, open(stage / "masks.u8", "wb") as masks:
         for sample in manifest.itertuples():
             image = read_png(data_dir / sample.image)

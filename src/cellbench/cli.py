@@ -1,8 +1,10 @@
 """`cellbench <step>`: every workflow step, runnable without Snakemake.
 
-Each step reads the configuration (`--config FILE`, repeatable, later files win; `--config-json`
-for inline settings, as Snakemake passes them), fills in the schema defaults, and writes to the
-standard layout under results/<dataset>/ unless paths are given.
+Run by hand, each step reads the configuration (`--config FILE`, repeatable, later files win;
+`--config-json` for inline overrides), fills in the schema defaults, and writes to the standard
+layout under results/<dataset>/ unless paths are given. The workflow passes `--settings JSON`
+instead: exactly the settings the step reads, nothing filled in, so a setting a rule forgets to
+send fails loudly instead of silently taking its default.
 """
 
 from __future__ import annotations
@@ -18,43 +20,82 @@ import yaml
 
 from cellbench import __version__, demo
 from cellbench import config as configuration
-from cellbench.errors import InputError, WeightsUnavailable
+from cellbench.errors import ConfigError, InputError, InputProblem, OutputError, WeightsUnavailable
 from cellbench.layout import Layout
 from cellbench.resume import Preempted
+from cellbench.settings import Settings
 
 log = logging.getLogger("cellbench")
 
 
-def _load_config(args) -> dict:
+def _json_option(text: str, option: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{option} is not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{option} must be a JSON object of settings")
+    return value
+
+
+def _load_settings(args) -> Settings:
+    """--settings: exactly what the workflow sent (checked, nothing filled in); else the config
+    files and --config-json with every default filled in."""
+    if args.settings is not None:
+        if args.config or args.config_json:
+            raise ConfigError("--settings (what the workflow sends) cannot be combined with --config/--config-json")
+        sent = _json_option(args.settings, "--settings")
+        configuration.check(sent)
+        return Settings.build(sent)
     paths = args.config or []
     if not paths and not args.config_json and Path("config.yaml").is_file():
         paths = [Path("config.yaml")]
-    overrides = json.loads(args.config_json) if args.config_json else None
-    return configuration.load(*paths, overrides=overrides)
+    overrides = _json_option(args.config_json, "--config-json") if args.config_json else None
+    return Settings.build(configuration.load(*paths, overrides=overrides))
 
 
-def _layout(config: dict) -> Layout:
-    return Layout(config["results"], config["dataset"])
+class _DefaultPaths:
+    """The standard layout, built only when a path was not given on the command line (so a step
+    that is given every path does not need `results` and `dataset`)."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+
+    def __getattr__(self, name):
+        return getattr(Layout(self._settings.results, self._settings.dataset), name)
 
 
-def cmd_demo(args, config):
-    layout = _layout(config)
+def _layout(settings: Settings) -> _DefaultPaths:
+    return _DefaultPaths(settings)
+
+
+def _existing(path, made_by: str) -> Path:
+    """An input file or folder that an earlier step makes; a clear error when it is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError([InputProblem(path, "does not exist", f"it is made by `cellbench {made_by}`; run that first")])
+    return path
+
+
+def cmd_demo(args, settings: Settings):
+    layout = _layout(settings)
     out = args.out or layout.demo_annotations
     metadata = args.metadata or (None if args.out else layout.demo_metadata)
     files = demo.generate(Path(out), metadata, n_images=args.n_images, size=args.size, seed=args.seed)
     log.info("wrote %d demo images with LabelMe annotations to %s", len(files), out)
 
 
-def cmd_ingest(args, config):
+def cmd_ingest(args, settings: Settings):
     from cellbench import ingest
-    manifest = ingest.ingest(config, Path(args.out or _layout(config).data))
+    manifest = ingest.ingest(settings.sent(), Path(args.out or _layout(settings).data))
     log.info("%d images, %d objects, %d stray mask pixels", len(manifest), manifest["n_objects"].sum(),
              manifest["n_stray_pixels"].sum())
 
 
-def cmd_validate(args, config):
+def cmd_validate(args, settings: Settings):
     from cellbench import ingest
     from cellbench.fsutil import staged_file
+    config = settings.sent()
     if args.annotations:
         config["data"].update(annotations=str(args.annotations), demo=False)
     if args.format:
@@ -71,86 +112,93 @@ def cmd_validate(args, config):
     return 1 if problems else 0
 
 
-def cmd_split(args, config):
+def cmd_split(args, settings: Settings):
     from cellbench import split
     from cellbench.fsutil import write_parquet
-    layout = _layout(config)
-    manifest = pd.read_parquet(args.manifest or layout.manifest)
+    layout, config = _layout(settings), settings.sent()
+    manifest = pd.read_parquet(_existing(args.manifest or layout.manifest, "ingest"))
     splits = split.make_splits(manifest, config["split"], split.metadata_path(config))
     write_parquet(splits, Path(args.out or layout.splits))
     log.info("fold sizes: %s", splits.groupby("fold").size().to_dict())
-    if config["split"]["stratify_column"]:
+    if settings.split.stratify_column:
         log.info("strata per fold:\n%s", pd.crosstab(splits["stratum"], splits["fold"]))
 
 
-def cmd_augment(args, config):
+def cmd_augment(args, settings: Settings):
     from cellbench import augment
-    layout = _layout(config)
-    table = augment.augment(Path(args.data or layout.data), Path(args.out or layout.augmented),
-                            config["augment"]["rotations"], config["augment"]["flip"])
+    layout = _layout(settings)
+    table = augment.augment(_existing(args.data or layout.data, "ingest"), Path(args.out or layout.augmented),
+                            settings.augment.rotations, settings.augment.flip)
     log.info("wrote %d variants of %d samples", len(table), table["sample_id"].nunique())
 
 
-def cmd_train(args, config):
-    if config["train"]["device"] != "cpu":
+def cmd_train(args, settings: Settings):
+    if args.resume_every_seconds is not None:  # sent apart from the settings: changing it retrains nothing
+        sent = settings.sent()
+        settings = Settings.build({**sent, "train": {**sent.get("train", {}),
+                                                     "resume_every_minutes": args.resume_every_seconds / 60}})
+    train_settings = settings.train
+    if train_settings.device != "cpu":
         from cellbench import gpus
         gpus.claim()  # before CUDA starts: one GPU per concurrent training job
-    if config["train"]["encoder_weights"]:
+    if train_settings.encoder_weights:
         from cellbench import weights
-        weights.use_cache(Path(args.weights_cache or _layout(config).weights_cache), offline=True)
-        weights.require(config["train"]["encoder"], config["train"]["encoder_weights"])
+        weights.use_cache(Path(args.weights_cache or _layout(settings).weights_cache), offline=True)
+        weights.require(train_settings.encoder, train_settings.encoder_weights)
     from cellbench import train
-    layout = _layout(config)
-    train.train_fold(config, args.arch, args.fold, Path(args.data or layout.data),
-                     Path(args.augmented or layout.augmented), Path(args.splits or layout.splits),
+    layout = _layout(settings)
+    train.train_fold(settings, args.arch, args.fold, _existing(args.data or layout.data, "ingest"),
+                     _existing(args.augmented or layout.augmented, "augment"),
+                     _existing(args.splits or layout.splits, "split"),
                      Path(args.out or layout.model_dir(args.arch, args.fold)), threads=args.threads,
                      resume_dir=Path(args.resume_dir or layout.resume_dir(args.arch, args.fold)))
 
 
-def cmd_predict(args, config):
+def cmd_predict(args, settings: Settings):
     from cellbench import predict
-    layout = _layout(config)
-    splits = pd.read_parquet(args.splits or layout.splits)
-    predict.predict_fold(Path(args.checkpoint or layout.checkpoint(args.arch, args.fold)),
-                         Path(args.data or layout.data), splits, args.fold,
-                         Path(args.out or layout.predictions(args.arch, args.fold)), config["train"]["device"],
-                         config["evaluate"]["objects"])
+    layout = _layout(settings)
+    splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
+    predict.predict_fold(_existing(args.checkpoint or layout.checkpoint(args.arch, args.fold), "train"),
+                         _existing(args.data or layout.data, "ingest"), splits, args.fold,
+                         Path(args.out or layout.predictions(args.arch, args.fold)), settings.train.device,
+                         settings.evaluate.sent()["objects"])
 
 
-def cmd_evaluate(args, config):
+def cmd_evaluate(args, settings: Settings):
     from cellbench.evaluate import evaluate_predictions
     from cellbench.fsutil import write_parquet
-    layout = _layout(config)
-    splits = pd.read_parquet(args.splits or layout.splits)
+    layout, config = _layout(settings), settings.sent()
+    splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
     scores = evaluate_predictions(
-        Path(args.data or layout.data), Path(args.predictions or layout.predictions(args.arch, args.fold)),
+        _existing(args.data or layout.data, "ingest"),
+        _existing(args.predictions or layout.predictions(args.arch, args.fold), "predict"),
         splits, args.fold, config["classes"], config["evaluate"],
-        {"dataset": config["dataset"], "arch": args.arch, "encoder": config["train"]["encoder"]},
+        {"dataset": settings.dataset, "arch": args.arch, "encoder": settings.train.encoder,
+         "selection": settings.train.selection},
         threads=args.threads)
     write_parquet(scores.semantic, Path(args.out or layout.fold_metrics(args.arch, args.fold)))
     write_parquet(scores.instances, Path(args.instances_out or layout.fold_instance_metrics(args.arch, args.fold)))
     write_parquet(scores.objects, Path(args.objects_out or layout.fold_object_metrics(args.arch, args.fold)))
 
 
-def _all_folds(config, path_of) -> pd.DataFrame:
+def _all_folds(settings: Settings, path_of, made_by: str) -> pd.DataFrame:
     """One table from the per-fold tables of every architecture and fold."""
-    paths = [path_of(a, k) for a in config["train"]["architectures"] for k in range(config["split"]["folds"])]
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    paths = [path_of(a, k) for a in settings.train.architectures for k in range(settings.split.folds)]
+    return pd.concat([pd.read_parquet(_existing(p, made_by)) for p in paths], ignore_index=True)
 
 
-def cmd_aggregate(args, config):
+def cmd_aggregate(args, settings: Settings):
     from cellbench import stats
     from cellbench.aggregate import instance_ranking, ranking, summarise, summarise_instances
     from cellbench.fsutil import write_parquet
-    layout = _layout(config)
-    metrics = _all_folds(config, layout.fold_metrics)
-    instances = _all_folds(config, layout.fold_instance_metrics)
-    objects = _all_folds(config, layout.fold_object_metrics)
+    layout = _layout(settings)
+    metrics = _all_folds(settings, layout.fold_metrics, "evaluate")
+    instances = _all_folds(settings, layout.fold_instance_metrics, "evaluate")
+    objects = _all_folds(settings, layout.fold_object_metrics, "evaluate")
     summary = summarise(metrics)
     instance_summary = summarise_instances(instances, objects)
-    settings = config["evaluate"]
     comparison = stats.compare(stats.per_image_values(metrics, instances, objects),
-                               settings["bootstrap_resamples"], settings["seed"])
+                               settings.evaluate.bootstrap_resamples, settings.evaluate.seed)
     for table, path in ((metrics, layout.metrics), (instances, layout.instance_metrics),
                         (objects, layout.object_metrics), (summary, layout.summary),
                         (instance_summary, layout.instance_summary), (comparison, layout.stats)):
@@ -160,58 +208,66 @@ def cmd_aggregate(args, config):
         log.info("instances:\n%s", instance_ranking(instance_summary).round(4).to_string(index=False))
 
 
-def cmd_report(args, config):
+def cmd_report(args, settings: Settings):
     from cellbench import report
-    layout = _layout(config)
-    archs, folds = config["train"]["architectures"], range(config["split"]["folds"])
-    histories = pd.concat([pd.read_parquet(layout.history(a, k)) for a in archs for k in folds],
+    layout = _layout(settings)
+    archs, folds = settings.train.architectures, range(settings.split.folds)
+    histories = pd.concat([pd.read_parquet(_existing(layout.history(a, k), "train")) for a in archs for k in folds],
                           ignore_index=True)
-    report.make_report(pd.read_parquet(layout.summary), pd.read_parquet(layout.metrics), histories,
-                       Path(layout.data), {(a, k): Path(layout.predictions(a, k)) for a in archs for k in folds},
+    report.make_report(pd.read_parquet(_existing(layout.summary, "aggregate")), pd.read_parquet(layout.metrics),
+                       histories, Path(layout.data),
+                       {(a, k): Path(layout.predictions(a, k)) for a in archs for k in folds},
                        pd.read_parquet(layout.splits), Path(args.out or layout.report),
-                       config["report"]["overlay_samples"], pd.read_parquet(layout.instance_summary),
+                       settings.report.overlay_samples, pd.read_parquet(layout.instance_summary),
                        pd.read_parquet(layout.stats))
 
 
-def cmd_export_labelme(args, config):
+def cmd_export_labelme(args, settings: Settings):
     from cellbench import labelme_export
     from cellbench.images import IMAGE_SUFFIXES
-    layout = _layout(config)
+    layout = _layout(settings)
     if args.masks:
-        masks = sorted(Path(args.masks).glob("*.png"))
+        masks = sorted(_existing(args.masks, "predict").glob("*.png"))
         out = Path(args.out or Path(args.masks) / "labelme")
     elif args.arch:
-        folds = range(config["split"]["folds"])
-        masks = sorted(p for k in folds for p in Path(layout.predictions(args.arch, k)).glob("*.png"))
+        folds = range(settings.split.folds)
+        masks = sorted(p for k in folds for p in _existing(layout.predictions(args.arch, k), "predict").glob("*.png"))
         out = Path(args.out or layout.labelme_export(args.arch))
     else:
-        raise ValueError("name a folder of class maps (--masks DIR) or an architecture whose predictions "
-                         "to export (--arch NAME)")
+        raise ConfigError("name a folder of class maps (--masks DIR) or an architecture whose predictions "
+                          "to export (--arch NAME)")
     if not masks:
-        raise ValueError("no class-map PNGs to export")
-    image_dir = Path(args.images or Path(layout.data) / "images")
+        raise InputError([InputProblem(Path(args.masks or layout.predictions(args.arch, 0)),
+                                       "no class-map PNGs to export")])
+    image_dir = _existing(args.images or Path(layout.data) / "images", "ingest")
     images = {p.stem: p for p in sorted(image_dir.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES}
-    n = labelme_export.export(masks, images, out, config["classes"], config["class_priority"], args.tolerance)
+    n = labelme_export.export(masks, images, out, list(settings.classes), settings.sent().get("class_priority"),
+                              args.tolerance, inputs=[image_dir, *{m.parent for m in masks}])
     log.info("wrote %d LabelMe files to %s (images in %s)", n, out, image_dir)
 
 
-def cmd_fetch_weights(args, config):
+def cmd_fetch_weights(args, settings: Settings):
     from cellbench import weights
-    layout, settings = _layout(config), config["train"]
-    if not settings["encoder_weights"]:
-        raise ValueError("train.encoder_weights is null: there are no pretrained weights to fetch")
+    layout, train_settings = _layout(settings), settings.train
+    if not train_settings.encoder_weights:
+        raise ConfigError("train.encoder_weights is null: there are no pretrained weights to fetch")
     cache = Path(args.cache or layout.weights_cache)
-    weights.fetch(settings["encoder"], settings["encoder_weights"], cache,
-                  Path(args.marker or layout.weights_marker(settings["encoder"], settings["encoder_weights"])))
-    log.info("%s weights of %s are in %s", settings["encoder_weights"], settings["encoder"], cache)
+    weights.fetch(train_settings.encoder, train_settings.encoder_weights, cache,
+                  Path(args.marker or layout.weights_marker(train_settings.encoder, train_settings.encoder_weights)))
+    log.info("%s weights of %s are in %s", train_settings.encoder_weights, train_settings.encoder, cache)
 
 
-def cmd_run_info(args, config):
-    from cellbench import provenance
-    out = Path(args.out or _layout(config).run_info)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (out / "provenance.json").write_text(json.dumps(provenance.record(), indent=2) + "\n")
+def cmd_run_info(args, settings: Settings):
+    from cellbench import provenance, train
+    from cellbench.fsutil import staged_dir
+    config = settings.sent()
+    selection = config.get("train", {}).get("selection")
+    with staged_dir(Path(args.out or _layout(settings).run_info)) as stage:
+        (stage / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        record = provenance.record()
+        if selection:
+            record["model_selection"] = {"selection": selection, "protocol": train.protocol_label(selection)}
+        (stage / "provenance.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", action="append", type=Path, help="config YAML (repeatable)")
     common.add_argument("--config-json", help="inline JSON merged over the config files")
+    common.add_argument("--settings", help="JSON of exactly the settings this step reads, nothing filled in "
+                                           "(what the workflow passes)")
     common.add_argument("-v", "--verbose", action="store_true")
     steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
 
@@ -253,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--resume-dir", help="where a SIGTERM saves the resumable state "
                                           "(default: results/<dataset>/resume/<arch>/fold<k>)")
     sub.add_argument("--weights-cache", help="pretrained weights, read offline (default: results/weights)")
+    sub.add_argument("--resume-every-seconds", type=float,
+                     help="save a resumable state at most this often (default: train.resume_every_minutes)")
     sub.add_argument("--threads", type=int, default=1)
     sub = step("predict", cmd_predict, "out-of-fold class maps of one fold")
     for option in ("--checkpoint", "--data", "--splits", "--out"):
@@ -280,19 +340,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one step. Problems with the inputs exit 1 and configuration problems exit 2, each with one
+    clear message; anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     try:
-        config = _load_config(args)
-        status = args.func(args, config)
-    except InputError as err:
+        settings = _load_settings(args)
+        status = args.func(args, settings)
+    except (InputError, OutputError) as err:
         print(f"cellbench {args.step}: {err}", file=sys.stderr)
         return 1
     except Preempted as err:
         print(f"cellbench {args.step}: preempted: {err}; run the same command again to resume", file=sys.stderr)
         return Preempted.exit_status
-    except (ValueError, FileNotFoundError, WeightsUnavailable) as err:
+    except (ConfigError, WeightsUnavailable) as err:
         print(f"cellbench {args.step}: error: {err}", file=sys.stderr)
         return 2
     return status or 0

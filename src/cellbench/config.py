@@ -12,6 +12,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from cellbench.errors import ConfigError
+
 _REPO_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -37,17 +39,26 @@ def _fill_defaults(schema: dict, instance: dict) -> None:
             _fill_defaults(sub, instance[key])
 
 
-def complete(config: dict) -> dict:
-    """Return a validated copy of ``config`` with every default filled in."""
-    schema = load_schema()
-    full = copy.deepcopy(config)
-    _fill_defaults(schema, full)
+def check(config: dict) -> None:
+    """Validate ``config`` (complete or only some keys) against the schema; ConfigError names the key."""
     try:
-        jsonschema.validate(full, schema)
+        jsonschema.validate(config, load_schema())
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "<top>"
-        raise ValueError(f"invalid configuration at {where}: {err.message}") from None
+        raise ConfigError(f"invalid configuration at {where}: {err.message}") from None
+
+
+def complete(config: dict) -> dict:
+    """Return a validated copy of ``config`` with every default filled in."""
+    full = copy.deepcopy(config)
+    _fill_defaults(load_schema(), full)
+    check(full)
     return full
+
+
+def defaults() -> dict:
+    """Every key with its schema default."""
+    return complete({})
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -65,8 +76,15 @@ def load(*paths: str | Path, overrides: dict | None = None) -> dict:
     """Load YAML config files in order (later ones win), apply overrides, fill defaults."""
     config: dict[str, Any] = {}
     for path in paths:
-        text = Path(path).read_text()
-        config = merge(config, yaml.safe_load(text) or {})
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as err:
+            raise ConfigError(f"config file {path} cannot be read: {err.strerror or err}") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(loaded).__name__}")
+        config = merge(config, loaded or {})
     if overrides:
         config = merge(config, overrides)
     return complete(config)

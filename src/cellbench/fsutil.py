@@ -1,15 +1,34 @@
-"""Writing outputs so that a failure never leaves a half-written one."""
+"""Writing outputs so that a failure never leaves a half-written one, and nothing cellbench did
+not create is ever replaced.
+
+Every output folder gets a marker file when cellbench writes it; an existing folder is replaced
+only if it is empty or carries that marker. Work in progress lives in hidden siblings whose names
+say which host and process made them; a later write of the same output removes those left by
+processes that no longer run (a kill, a full disk), and nothing else.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
+import logging
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
+
+from cellbench.errors import OutputError
+
+log = logging.getLogger(__name__)
+
+MARKER = ".cellbench-output"
+_STAGING = "cellbench-staging"
+_PARTIAL = "cellbench-partial"
 
 
 def _umask() -> int:
@@ -18,38 +37,133 @@ def _umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty sibling folder; on success it replaces ``final``, on error it is removed."""
+def _owner() -> str:
+    """host.pid: who is writing a staging folder or partial file."""
+    host = "".join(c if c.isalnum() or c == "-" else "_" for c in socket.gethostname()) or "host"
+    return f"{host}.{os.getpid()}"
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(final: Path) -> list[Path]:
+    """Remove the staging folders and partial files of ``final`` left by dead processes of this host."""
     final = Path(final)
+    if not final.parent.is_dir():
+        return []
+    host = _owner().rsplit(".", 1)[0]
+    removed = []
+    for kind in (_STAGING, _PARTIAL):
+        for path in final.parent.glob(f".{glob_escape(final.name)}.{kind}.*"):
+            parts = path.name[len(final.name) + len(kind) + 3:].split(".")
+            if len(parts) < 3 or parts[0] != host or not parts[1].isdigit() or _is_running(int(parts[1])):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        log.info("removed %d leftover staging file(s) of %s from an interrupted run", len(removed), final)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
+def _check_replaceable(final: Path, inputs: Iterable[Path]) -> None:
+    resolved = final.resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        if source == resolved or resolved in source.parents:
+            raise OutputError(f"output folder {final} is (or contains) the input {given}: choose another output "
+                              "folder; nothing was written")
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise OutputError(f"{final} exists and is not a folder cellbench created: choose another output folder "
+                          "or remove it yourself; nothing was touched")
+    if final.is_dir() and not (final / MARKER).is_file() and any(final.iterdir()):
+        raise OutputError(f"{final} holds files cellbench did not write (no {MARKER} marker): choose another "
+                          "output folder, or empty or remove it yourself; nothing was touched")
+
+
+@contextlib.contextmanager
+def staged_dir(final: Path, inputs: Iterable[Path] = ()) -> Iterator[Path]:
+    """Yield an empty sibling folder; on success it replaces ``final``, on error it is removed.
+
+    ``final`` is replaced only when it does not exist, is empty, or was written by cellbench (it
+    holds the marker); ``final`` equal to or containing one of ``inputs`` is refused. Both checks
+    happen before anything is written, and OutputError says what to do.
+    """
+    final = Path(final)
+    inputs = list(inputs)
+    _check_replaceable(final, inputs)
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    remove_leftovers(final)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.{_STAGING}.{_owner()}.", dir=final.parent))
     try:
         yield staging
+        (staging / MARKER).write_text("written by cellbench; this folder is replaced when its step runs again\n")
+        staging.chmod(0o777 & ~_umask())
+        _check_replaceable(final, inputs)  # it may have changed while we worked
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    staging.chmod(0o777 & ~_umask())
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(staging, final)
 
 
 @contextlib.contextmanager
 def staged_file(final: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``final``; it is renamed to ``final`` only on success."""
     final = Path(final)
+    if final.is_dir():
+        raise OutputError(f"{final} is a folder: cannot write a file there; nothing was touched")
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
+    remove_leftovers(final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{_PARTIAL}.{_owner()}.", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        tmp_path.chmod(0o666 & ~_umask())
+        os.replace(tmp_path, final)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
-    tmp_path.chmod(0o666 & ~_umask())
-    os.replace(tmp_path, final)
+
+
+def write_bytes(data: bytes, final: Path) -> None:
+    """Write ``data`` atomically; a disk problem raises OutputError and leaves an old ``final`` intact."""
+    try:
+        with staged_file(final) as tmp:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except OSError as err:
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        hint = " (the disk is full: free space and run again)" if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        kept = "the previous file is kept" if final.exists() else "nothing was written"
+        raise OutputError(f"cannot write {final}: {reason}{hint}; {kept}") from None
+
+
+def save_torch(obj, final: Path) -> None:
+    """torch.save, atomically and with a clear message on a disk problem (serialised in memory first:
+    torch reports a failed write as a bare RuntimeError without the reason)."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(buffer.getbuffer(), Path(final))
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:

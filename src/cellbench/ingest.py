@@ -222,7 +222,8 @@ def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
     out_dir = Path(out_dir)
     problems: list[InputProblem] = []
     rows = []
-    with staged_dir(out_dir) as stage:
+    sources = [annotation_folder(config), *([Path(config['data']['images'])] if config['data']['images'] else [])]
+    with staged_dir(out_dir, sources) as stage:
         for sub in ("images", "masks", "instances"):
             (stage / sub).mkdir()
         for sample in _samples(config, problems):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.classmaps import IGNORE_INDEX, IGNORE_LABEL, relabel_sequential
+from cellbench.errors import ConfigError
 from cellbench.labelme import Shape
 from cellbench.rasterise import Footprint, rasterise
 
@@ -20,7 +21,7 @@ def paint_order(classes: list[str], priority: list[str] | str | None) -> dict[st
     top_first = list(priority or [])
     unknown = [c for c in top_first if c not in classes]
     if unknown:
-        raise ValueError(f"class_priority names unknown classes: {unknown}")
+        raise ConfigError(f"class_priority names unknown classes: {unknown} (classes: {classes})")
     rest = [c for c in reversed(classes) if c not in top_first]  # later classes on top by default
     bottom_to_top = [*reversed(top_first + rest), IGNORE_LABEL]
     return {name: rank for rank, name in enumerate(bottom_to_top)}

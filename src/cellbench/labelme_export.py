@@ -109,15 +109,17 @@ def relative_image_path(image: Path, json_path: Path) -> str:
 
 
 def export(masks: list[Path], images: dict[str, Path], out_dir: Path, classes: list[str],
-           priority: list[str] | None = None, tolerance: float = 1.0) -> int:
+           priority: list[str] | None = None, tolerance: float = 1.0, inputs: list[Path] = ()) -> int:
     """One LabelMe JSON per class-map PNG (matched to its image by file stem) in ``out_dir``.
 
     All files are checked first; on any problem InputError lists them all and nothing is written.
+    ``out_dir`` must not be (or contain) one of the ``inputs`` folders, nor a folder of files
+    cellbench did not write.
     """
     out_dir = Path(out_dir)
     problems: list[InputProblem] = []
     table = class_indices(classes)
-    with staged_dir(out_dir) as stage:
+    with staged_dir(out_dir, [*inputs, *masks, *images.values()]) as stage:
         for mask_path in masks:
             image = images.get(mask_path.stem)
             if image is None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import segmentation_models_pytorch as smp
 import torch
 
-from cellbench.errors import WeightsUnavailable
+from cellbench.errors import ConfigError, WeightsUnavailable
+from cellbench.fsutil import save_torch
 
 
 def size_divisor(model: torch.nn.Module) -> int:
@@ -24,7 +25,7 @@ def build(arch: str, encoder: str, n_classes: int, encoder_weights: str | None =
         return smp.create_model(arch, encoder_name=encoder, encoder_weights=encoder_weights,
                                 in_channels=in_channels, classes=n_classes)
     except KeyError as err:
-        raise ValueError(f"unknown architecture or encoder: {arch} / {encoder} ({err})") from None
+        raise ConfigError(f"unknown architecture or encoder: {arch} / {encoder} ({err})") from None
     except Exception as err:  # network and cache failures come in many types
         if encoder_weights is None:
             raise
@@ -44,9 +45,7 @@ def save_checkpoint(path: Path, model: torch.nn.Module | dict, meta: dict) -> No
     """Weights (on CPU) plus everything needed to rebuild the model and know where it came from.
     ``model`` may be a module or a weights dict from cpu_weights."""
     state = model if isinstance(model, dict) else cpu_weights(model)
-    tmp = Path(path).with_suffix(".tmp")
-    torch.save({"state_dict": state, **meta}, tmp)
-    tmp.replace(path)
+    save_torch({"state_dict": state, **meta}, Path(path))
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:

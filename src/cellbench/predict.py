@@ -73,7 +73,7 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
     manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
     sample_ids = splits.loc[splits["fold"] == fold, "sample_id"].tolist()
     types = objects.object_types(meta["classes"], object_spec or {})
-    with staged_dir(Path(out_dir)) as stage:
+    with staged_dir(Path(out_dir), [data_dir, checkpoint]) as stage:
         for name in types:
             (stage / "instances" / name).mkdir(parents=True)
         for sample_id in sample_ids:

@@ -51,7 +51,10 @@ def plot_dice_by_architecture(summary: pd.DataFrame, metrics: pd.DataFrame, path
     ax.set_xticks(np.arange(len(archs)), archs)
     ax.set_ylabel("Dice (all out-of-fold images)")
     ax.set_ylim(0, 1.08)
-    ax.set_title("Cross-validated Dice per architecture (dots: folds, bars: fold SD)", fontsize=10)
+    title = "Cross-validated Dice per architecture (dots: folds, bars: fold SD)"
+    if is_optimistic(selection_of(summary)):
+        title += "\nOPTIMISTIC: epoch selected on the scored fold"
+    ax.set_title(title, fontsize=10, color="firebrick" if is_optimistic(selection_of(summary)) else "black")
     ax.legend(fontsize=8, ncol=len(classes), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -74,21 +77,62 @@ def plot_dice_by_class(metrics: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+SELECTION_WORDS = {
+    "last": "weights of the last epoch; no decision looked at the scored fold",
+    "inner": "weights of the best epoch on an inner hold-out of the training images; no decision looked at "
+             "the scored fold",
+    "scored_fold_best": "OPTIMISTIC: weights of the best epoch on the scored fold itself (the protocol of some "
+                        "published comparisons, kept only to reproduce their numbers)",
+}
+
+
+def selection_of(table: pd.DataFrame) -> str | None:
+    """The model-selection protocol recorded in a table (one value), or None when absent."""
+    if "selection" not in table.columns or table.empty:
+        return None
+    values = sorted(table["selection"].dropna().unique())
+    return values[0] if len(values) == 1 else "mixed: " + ", ".join(values)
+
+
+def is_optimistic(selection: str | None) -> bool:
+    return bool(selection) and "scored_fold_best" in selection
+
+
+def _curve(run: pd.DataFrame, column: str) -> pd.Series | None:
+    return run[column] if column in run.columns and run[column].notna().any() else None
+
+
 def plot_training_curves(histories: pd.DataFrame, path: Path) -> None:
-    """Training loss and validation foreground Dice per epoch, one line per fold."""
+    """Training loss and, per epoch, the foreground Dice of the images that decide the kept epoch
+    (inner hold-out, or the scored fold under the optimistic protocol) and of the scored fold
+    (monitor only: it never decides anything); one line per fold, the kept epoch circled."""
     archs = sorted(histories["arch"].unique())
-    fig, axes = plt.subplots(2, len(archs), figsize=(3.4 * len(archs), 5), squeeze=False, sharex=True)
+    selection = selection_of(histories) or "last"
+    fig, axes = plt.subplots(2, len(archs), figsize=(3.6 * len(archs), 5.4), squeeze=False, sharex=True)
     for j, arch in enumerate(archs):
-        for fold, run in histories[histories["arch"] == arch].groupby("fold"):
-            axes[0][j].plot(run["epoch"], run["train_loss"], marker=".", label=f"fold {fold}")
-            axes[1][j].plot(run["epoch"], run["val_dice_fg"], marker=".", label=f"fold {fold}")
-            best = run[run["best"]].tail(1)
-            axes[1][j].scatter(best["epoch"], best["val_dice_fg"], s=40, facecolors="none", edgecolors="k")
+        for i, (fold, run) in enumerate(histories[histories["arch"] == arch].groupby("fold")):
+            colour = f"C{i % 10}"
+            axes[0][j].plot(run["epoch"], run["train_loss"], marker=".", color=colour, label=f"fold {fold}")
+            deciding, monitor = _curve(run, "selection_dice_fg"), _curve(run, "monitor_dice_fg")
+            if deciding is not None:
+                axes[1][j].plot(run["epoch"], deciding, marker=".", color=colour)
+            if monitor is not None:
+                axes[1][j].plot(run["epoch"], monitor, linestyle=":", marker=".", color=colour, alpha=0.7)
+            kept = run[run["selected"]] if "selected" in run.columns else run.tail(0)
+            shown = deciding if deciding is not None else monitor
+            if shown is not None and not kept.empty:
+                axes[1][j].scatter(kept["epoch"], shown[kept.index], s=50, facecolors="none", edgecolors="k")
         axes[0][j].set_title(arch)
         axes[1][j].set_xlabel("epoch")
     axes[0][0].set_ylabel("training loss")
-    axes[1][0].set_ylabel("validation foreground Dice")
+    axes[1][0].set_ylabel("foreground Dice")
     axes[0][-1].legend(fontsize=7)
+    lines = {"last": "dotted: scored fold (monitor only); circle: kept (last) epoch",
+             "inner": "solid: inner hold-out (decides); dotted: scored fold (monitor only); circle: kept epoch",
+             "scored_fold_best": "solid: scored fold, which also DECIDES the kept epoch (optimistic); "
+                                 "circle: kept epoch"}
+    fig.suptitle(lines.get(selection, selection), fontsize=8, color="firebrick" if is_optimistic(selection)
+                 else "black")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -183,8 +227,12 @@ def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, sta
     """Model comparison (best first), instance metrics and statistics, as Markdown and HTML."""
     table = ranking(summary)
     intervals, paired = statistics_tables(stats)
+    selection = selection_of(summary)
+    caution = " — OPTIMISTIC (epoch selected on the scored fold)" if is_optimistic(selection) else ""
     sections = [
-        ("Semantic segmentation (cross-validated Dice)", table,
+        ("Protocol" + caution, pd.DataFrame({"model selection": [selection or "not recorded"]}),
+         SELECTION_WORDS.get(selection, "see run_info/provenance.json") + "."),
+        ("Semantic segmentation (cross-validated Dice)" + caution, table,
          "Dice over all out-of-fold images (image-wise mean per class, foreground_mean = mean over "
          "foreground classes); fold_sd_dice = SD of the fold scores."),
         ("Instances (cells, nuclei)", instance_ranking(instance_summary),

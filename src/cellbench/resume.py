@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from cellbench.fsutil import save_torch
+
 log = logging.getLogger(__name__)
 
 RESUME_FILE = "resume.pt"
@@ -60,23 +62,32 @@ def restore_rng_states(states: dict) -> None:
 
 
 def save_state(out_dir: Path, state: dict) -> Path:
-    """Write the resumable state atomically (a kill while writing keeps the previous one)."""
+    """Write the resumable state atomically (a kill or a full disk while writing keeps the previous one)."""
     path = Path(out_dir) / RESUME_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({**state, "rng": rng_states()}, tmp)
-    tmp.replace(path)
+    save_torch({**state, "rng": rng_states()}, path)
     return path
 
 
-def load_state(out_dir: Path, config_hash: str) -> dict | None:
-    """The saved state of an interrupted run with the same settings, or None."""
+def load_state(out_dir: Path, identity: str) -> dict | None:
+    """The saved state of an interrupted run of the same job on the same inputs, or None.
+
+    A state of other inputs or settings, or one that cannot be read (truncated, not a cellbench
+    state), is named in a warning and ignored: the job starts afresh and later replaces it.
+    """
     path = Path(out_dir) / RESUME_FILE
     if not path.is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("config_hash") != config_hash:
-        log.warning("%s was saved with other settings: starting afresh", path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, foreign pickle, ...: torch raises many kinds
+        log.warning("%s cannot be read (%s: %s): starting afresh", path, type(err).__name__, str(err)[:200])
+        return None
+    if not isinstance(state, dict) or not {"identity", "trainer", "progress", "rng"} <= set(state):
+        log.warning("%s is not a cellbench training state: starting afresh", path)
+        return None
+    if state["identity"] != identity:
+        log.warning("%s was saved for other inputs or settings (training images, variants or train "
+                    "settings changed): starting afresh", path)
         return None
     return state
 

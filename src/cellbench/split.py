@@ -61,7 +61,7 @@ def assign_folds(groups: pd.Series, strata: pd.Series, n_folds: int, seed: int) 
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({"group": groups.astype(str), "stratum": strata.astype(str)})
     sizes = frame.groupby("group").size()
-    group_stratum = frame.groupby("group")["stratum"].agg(lambda s: s.value_counts().sort_index().idxmax())
+    group_stratum = _majority_stratum(frame)
     per_stratum = np.zeros((0, n_folds))
     stratum_row: dict[str, int] = {}
     total = np.zeros(n_folds)
@@ -77,6 +77,41 @@ def assign_folds(groups: pd.Series, strata: pd.Series, n_folds: int, seed: int) 
             counts[fold] += sizes[group]
             total[fold] += sizes[group]
     return frame["group"].map(fold_of_group).astype(int)
+
+
+def _majority_stratum(frame: pd.DataFrame) -> pd.Series:
+    """Each group's stratum: its most common label (ties: the first in sorted order)."""
+    return frame.groupby("group")["stratum"].agg(lambda s: s.value_counts().sort_index().idxmax())
+
+
+def inner_holdout(table: pd.DataFrame, fraction: float, seed: int) -> list[str]:
+    """Sample ids of a grouped hold-out of about ``fraction`` of ``table``'s samples (columns
+    sample_id, group, stratum), stratified like the folds: within each stratum the groups are
+    shuffled with ``seed`` and held out while that brings the stratum's held-out share closer to
+    ``fraction``. At least one group is held out and at least one is kept for training."""
+    frame = table.assign(group=table["group"].astype(str), stratum=table["stratum"].astype(str))
+    sizes = frame.groupby("group").size()
+    if len(sizes) < 2:
+        raise ValueError(f"an inner hold-out needs at least 2 training groups, there is {len(sizes)}")
+    group_stratum = _majority_stratum(frame)
+    rng = np.random.default_rng(seed)
+    held: list[str] = []
+    first_candidates: list[str] = []
+    for stratum in sorted(group_stratum.unique()):
+        members = list(rng.permutation(sorted(group_stratum.index[group_stratum == stratum])))
+        target = fraction * sizes[members].sum()
+        taken = 0
+        for group in members:
+            if abs(taken + sizes[group] - target) < abs(taken - target):
+                held.append(group)
+                taken += sizes[group]
+        first_candidates.append(members[0])
+    if not held:  # every stratum too small for its share: hold out one group of the largest stratum
+        held = [max(first_candidates, key=lambda g: (sizes[g], g))]
+    if len(held) == len(sizes):
+        held = held[:-1]
+    chosen = set(held)
+    return frame.loc[frame["group"].isin(chosen), "sample_id"].tolist()
 
 
 def make_splits(manifest: pd.DataFrame, split: dict, metadata: str | None = None) -> pd.DataFrame:

@@ -1,5 +1,15 @@
-"""Training one architecture on one fold: a fresh model, augmented training variants, original
-validation images, best checkpoint by validation foreground Dice; resumable after a SIGTERM."""
+"""Training one architecture on one fold: a fresh model on the augmented variants of the fold's
+training images, resumable after a SIGTERM.
+
+Which weights are kept is `train.selection`, and no decision ever looks at the fold that is
+scored unless the user asks for the optimistic protocol by name:
+- last: the weights after the final epoch (nnU-Net's cross-validation);
+- inner: the best epoch on an inner hold-out carved from the training groups (never trained on),
+  which also drives early stopping and the plateau schedule;
+- scored_fold_best: the best epoch on the scored fold itself. Optimistic; it exists only to
+  reproduce published numbers and is labelled in every output.
+The scored fold may be scored after every epoch for the training curves (monitor only).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,8 @@ import logging
 import math
 import os
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,26 +30,91 @@ from cellbench import config as configuration
 from cellbench import metrics, models, provenance, resume
 from cellbench.batches import CropBatches
 from cellbench.classmaps import IGNORE_INDEX
+from cellbench.errors import ConfigError
 from cellbench.fsutil import write_parquet
 from cellbench.images import read_png
 from cellbench.predict import autocast, normalise, predict_image, resolve_device
+from cellbench.settings import NOT_MODEL_SETTINGS, Settings, TrainSettings
+from cellbench.split import inner_holdout
 from cellbench.variants import VariantStore
 
 log = logging.getLogger(__name__)
 
+SELECTIONS = ("last", "inner", "scored_fold_best")
+OPTIMISTIC = "scored_fold_best"
+
+
+def protocol_label(selection: str) -> str:
+    """How the kept weights were chosen, in words for tables and figures."""
+    return {"last": "last epoch",
+            "inner": "best epoch on an inner hold-out of the training images",
+            OPTIMISTIC: "best epoch on the scored fold (OPTIMISTIC: selected on the images it is scored on)",
+            }[selection]
+
 
 def fold_members(splits: pd.DataFrame, fold: int) -> tuple[list[str], list[str]]:
-    """(training sample ids, validation sample ids) of one fold."""
+    """(training sample ids, scored sample ids) of one fold."""
     if fold not in set(splits["fold"]):
-        raise ValueError(f"fold {fold} is not in the splits (folds: {sorted(set(splits['fold']))})")
+        raise ConfigError(f"fold {fold} is not in the splits (folds: {sorted(set(splits['fold']))})")
     in_fold = splits["fold"] == fold
     return splits.loc[~in_fold, "sample_id"].tolist(), splits.loc[in_fold, "sample_id"].tolist()
 
 
-def channel_stats(images: list[np.ndarray]) -> tuple[list[float], list[float]]:
-    """Per-channel mean and standard deviation in [0, 1] over the given images."""
-    pixels = np.concatenate([im.reshape(-1, 3) for im in images]).astype(np.float64) / 255.0
-    return pixels.mean(0).tolist(), np.maximum(pixels.std(0), 1e-3).tolist()
+@dataclass(frozen=True)
+class FoldPlan:
+    """Which images one fold's model trains on, decides with, and is scored on."""
+
+    fold: int
+    selection: str
+    train_ids: list[str]  # trained on (through their augmented variants)
+    inner_ids: list[str]  # selection inner: held out of the training groups, decides epoch and early stop
+    scored_ids: list[str]  # the fold: scored out of fold
+
+    @property
+    def deciding_ids(self) -> list[str]:
+        """The images whose Dice decides the epoch (and early stop, plateau steps)."""
+        return {"last": [], "inner": self.inner_ids, OPTIMISTIC: self.scored_ids}[self.selection]
+
+
+def plan_fold(splits: pd.DataFrame, fold: int, selection: str, inner_fraction: float, seed: int) -> FoldPlan:
+    """The fold's training, inner hold-out (selection inner) and scored images."""
+    if selection not in SELECTIONS:
+        raise ConfigError(f"train.selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
+    train_ids, scored_ids = fold_members(splits, fold)
+    inner_ids: list[str] = []
+    if selection == "inner":
+        training = splits[~splits["fold"].eq(fold)]
+        columns = {"group": training.get("group", training["sample_id"]),
+                   "stratum": training.get("stratum", pd.Series("all", index=training.index))}
+        table = pd.DataFrame({"sample_id": training["sample_id"], **columns})
+        try:
+            inner_ids = inner_holdout(table, inner_fraction, seed)
+        except ValueError as err:
+            raise ConfigError(f"selection inner, fold {fold}: {err}") from None
+        held = set(inner_ids)
+        train_ids = [s for s in train_ids if s not in held]
+    return FoldPlan(fold, selection, train_ids, inner_ids, scored_ids)
+
+
+def channel_stats(data_dir: Path, manifest: pd.DataFrame, sample_ids: list[str]) -> tuple[list[float], list[float]]:
+    """Per-channel mean and standard deviation in [0, 1] over the images of ``sample_ids``
+    (the training images only: the normalisation is part of what is learned)."""
+    total, total_sq, count = np.zeros(3), np.zeros(3), 0
+    for sample_id in sample_ids:
+        pixels = read_png(Path(data_dir) / manifest.at[sample_id, "image"]).reshape(-1, 3).astype(np.float64) / 255
+        total += pixels.sum(0)
+        total_sq += (pixels ** 2).sum(0)
+        count += len(pixels)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(total_sq / max(count, 1) - mean ** 2, 0))
+    return mean.tolist(), np.maximum(std, 1e-3).tolist()
+
+
+def scoring_set(data_dir: Path, manifest: pd.DataFrame, sample_ids: list[str]
+                ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(sample id, image, class map) of the images scored after each epoch."""
+    return [(sid, read_png(Path(data_dir) / manifest.at[sid, "image"]),
+             read_png(Path(data_dir) / manifest.at[sid, "mask"])) for sid in sample_ids]
 
 
 def segmentation_loss(dice_weight: float):
@@ -68,26 +145,33 @@ def configure_determinism(deterministic: bool) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
+def check_settings(settings: TrainSettings) -> None:
+    """Combinations that cannot be honest or cannot work, refused before any work."""
+    if settings.early_stopping_patience is not None and settings.selection == "last":
+        raise ConfigError("train.early_stopping_patience needs a validation signal that is not the scored fold: "
+                          "set train.selection: inner (or early_stopping_patience: null)")
+
+
 class TrainingStep:
     """Model, optimiser, loss, mixed precision and learning-rate schedule: one optimiser step per call."""
 
-    def __init__(self, arch: str, settings: dict, n_classes: int, device: torch.device, total_steps: int):
-        self.device, self.amp = device, settings["amp"]
-        model = models.build(arch, settings["encoder"], n_classes, settings["encoder_weights"])
+    def __init__(self, arch: str, settings: TrainSettings, n_classes: int, device: torch.device, total_steps: int):
+        self.device, self.amp = device, settings.amp
+        model = models.build(arch, settings.encoder, n_classes, settings.encoder_weights)
         self.model = model.to(device).to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if settings["compile"] else self.model
-        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings["learning_rate"],
-                                          weight_decay=settings["weight_decay"])
+        self.forward = torch.compile(self.model) if settings.compile else self.model
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate,
+                                          weight_decay=settings.weight_decay)
         fp16 = self.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
-        self.loss_fn = segmentation_loss(settings["dice_weight"])
-        self.schedule = settings["lr_schedule"]
+        self.loss_fn = segmentation_loss(settings.dice_weight)
+        self.schedule = settings.lr_schedule
         if self.schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.optimiser, T_max=max(total_steps, 1), eta_min=settings["learning_rate"] * settings["lr_min_ratio"])
+                self.optimiser, T_max=max(total_steps, 1), eta_min=settings.learning_rate * settings.lr_min_ratio)
         elif self.schedule == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimiser, mode="max", factor=settings["plateau_factor"], patience=settings["plateau_patience"])
+                self.optimiser, mode="max", factor=settings.plateau_factor, patience=settings.plateau_patience)
         else:
             self.scheduler = None
 
@@ -103,9 +187,10 @@ class TrainingStep:
             self.scheduler.step()
         return loss.detach()
 
-    def end_epoch(self, score: float) -> None:
+    def end_epoch(self, signal: float) -> None:
+        """``signal``: higher is better (selection Dice, or minus the training loss under `last`)."""
         if self.schedule == "plateau":
-            self.scheduler.step(score)
+            self.scheduler.step(signal)
 
     @property
     def learning_rate(self) -> float:
@@ -124,12 +209,6 @@ class TrainingStep:
             self.scheduler.load_state_dict(state["scheduler"])
 
 
-def _validation_set(data_dir: Path, manifest: pd.DataFrame, sample_ids: list[str]
-                    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    return [(sid, read_png(Path(data_dir) / manifest.at[sid, "image"]),
-             read_png(Path(data_dir) / manifest.at[sid, "mask"])) for sid in sample_ids]
-
-
 class _Progress:
     """Where training stands: what a resumable state holds besides the weights."""
 
@@ -146,69 +225,96 @@ class _Progress:
         self.__dict__.update({k: state[k] for k in self.as_dict()})
 
 
-def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir: Path,
+def run_identity(settings: Settings, arch: str, plan: FoldPlan, manifest: pd.DataFrame,
+                 variants: pd.DataFrame) -> str:
+    """Digest of what a training run depends on: the fold's training, inner and scored samples as
+    ingested (manifest rows), the training variants (variant manifest rows), the model-changing train
+    settings and classes. A resumable state is continued only by a run with the same identity."""
+    def rows(ids):
+        return manifest.loc[ids].reset_index().astype(str).to_dict("records")
+
+    train = {k: v for k, v in settings.train.sent().items() if k not in NOT_MODEL_SETTINGS}
+    return configuration.digest({
+        "arch": arch, "fold": plan.fold, "classes": list(settings.classes), "train": train,
+        "train_samples": rows(plan.train_ids), "inner_samples": rows(plan.inner_ids),
+        "scored_samples": rows(plan.scored_ids),
+        "variants": variants.astype(str).to_dict("records"), "resume_format": 2})
+
+
+def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Path, augmented_dir: Path,
                splits_path: Path, out_dir: Path, threads: int = 1, resume_dir: Path | None = None) -> pd.DataFrame:
-    """Train a fresh ``arch`` model on the training variants of ``fold``; write model.pt and
-    history.parquet to ``out_dir`` and return the history.
+    """Train a fresh ``arch`` model on the training variants of ``fold``; write model.pt (the weights
+    train.selection keeps) and history.parquet to ``out_dir`` and return the history.
 
     On SIGTERM/SIGUSR1 the run saves ``resume_dir/resume.pt`` (default: ``out_dir``) and raises
-    resume.Preempted; called again with the same settings, it continues from there and ends as an
+    resume.Preempted; called again on the same inputs, it continues from there and ends as an
     uninterrupted run would.
     """
-    settings, classes = config["train"], config["classes"]
+    if not isinstance(settings, Settings):
+        settings = Settings.build(settings)
+    train_settings, classes = settings.train, list(settings.classes)
+    check_settings(train_settings)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     resume_dir = Path(resume_dir or out_dir)
     configure_threads(threads)
-    configure_determinism(settings["deterministic"])
-    device = resolve_device(settings["device"])
-    seed = settings["seed"] + fold
+    configure_determinism(train_settings.deterministic)
+    device = resolve_device(train_settings.device)
+    seed = train_settings.seed + fold
     torch.manual_seed(seed)  # weights; crops and batch order have their own seeded generators
 
-    train_ids, val_ids = fold_members(pd.read_parquet(splits_path), fold)
+    plan = plan_fold(pd.read_parquet(splits_path), fold, train_settings.selection, train_settings.inner_fraction,
+                     seed)
     store = VariantStore(augmented_dir)
-    batches = CropBatches(store, store.variants_of(train_ids), settings["crop_size"], settings["batch_size"],
-                          seed, device, settings["in_memory"])
+    rows = store.variants_of(plan.train_ids)
+    batches = CropBatches(store, rows, train_settings.crop_size, train_settings.batch_size, seed, device,
+                          train_settings.in_memory)
     manifest = pd.read_parquet(Path(data_dir) / "manifest.parquet").set_index("sample_id")
-    validation = _validation_set(data_dir, manifest, val_ids)
-    mean, std = channel_stats([read_png(Path(data_dir) / manifest.at[s, "image"]) for s in train_ids])
-    steps = len(batches) if settings["steps_per_epoch"] is None else min(len(batches), settings["steps_per_epoch"])
-    trainer = TrainingStep(arch, settings, len(classes), device, settings["epochs"] * steps)
+    deciding = scoring_set(data_dir, manifest, plan.deciding_ids)
+    monitored = (scoring_set(data_dir, manifest, plan.scored_ids)
+                 if train_settings.monitor_scored_fold and plan.selection != OPTIMISTIC else [])
+    mean, std = channel_stats(data_dir, manifest, plan.train_ids)
+    steps = len(batches) if train_settings.steps_per_epoch is None else min(len(batches),
+                                                                             train_settings.steps_per_epoch)
+    trainer = TrainingStep(arch, train_settings, len(classes), device, train_settings.epochs * steps)
     divisor = models.size_divisor(trainer.model)
-    if settings["crop_size"] % divisor:
-        raise ValueError(f"train.crop_size {settings['crop_size']} is not a multiple of {divisor} "
-                         f"(required by {arch})")
+    if train_settings.crop_size % divisor:
+        raise ConfigError(f"train.crop_size {train_settings.crop_size} is not a multiple of {divisor} "
+                          f"(required by {arch})")
     mean_t, std_t = torch.tensor(mean, device=device), torch.tensor(std, device=device)
+    identity = run_identity(settings, arch, plan, manifest, store.manifest.iloc[rows])
+    model_settings = {k: v for k, v in train_settings.sent().items() if k not in NOT_MODEL_SETTINGS}
     meta = {
-        "arch": arch, "encoder": settings["encoder"], "encoder_weights": settings["encoder_weights"],
-        "classes": list(classes), "in_channels": 3, "mean": mean, "std": std,
-        "crop_size": settings["crop_size"], "size_divisor": divisor, "fold": fold, "seed": seed,
-        "dataset": config["dataset"], "config_hash": configuration.digest(
-            {k: config[k] for k in ("classes", "class_priority", "data", "split", "augment", "train")}),
-        **provenance.record(),
+        "arch": arch, "encoder": train_settings.encoder, "encoder_weights": train_settings.encoder_weights,
+        "classes": classes, "in_channels": 3, "mean": mean, "std": std,
+        "crop_size": train_settings.crop_size, "size_divisor": divisor, "fold": fold, "seed": seed,
+        "dataset": settings.dataset, "selection": plan.selection, "protocol": protocol_label(plan.selection),
+        "train_samples": plan.train_ids, "inner_samples": plan.inner_ids,
+        "config_hash": configuration.digest({"classes": classes, "train": model_settings}),
+        "inputs_digest": identity, **provenance.record(),
     }
-    run_hash = configuration.digest({"config": meta["config_hash"], "arch": arch, "fold": fold})
     progress = _Progress()
-    saved = resume.load_state(resume_dir, run_hash)
+    saved = resume.load_state(resume_dir, identity)
     if saved is not None:
         trainer.load_state_dict(saved["trainer"])
         progress.restore(saved["progress"])
         resume.restore_rng_states(saved["rng"])
         log.info("resuming from %s at epoch %d, step %d", resume_dir / resume.RESUME_FILE, progress.epoch,
                  progress.step)
-    log.info("%s/%s fold %d on %s: %d training samples (%d variants, %s), %d validation samples, "
-             "%d epochs x %d steps of %d crops %dpx, lr %s %s, %d threads",
-             arch, settings["encoder"], fold, device, len(train_ids), len(batches.rows), batches.where,
-             len(val_ids), settings["epochs"], steps, settings["batch_size"], settings["crop_size"],
-             settings["learning_rate"], settings["lr_schedule"], threads)
+    log.info("%s/%s fold %d on %s: %d training samples (%d variants, %s), %d inner hold-out, %d scored; "
+             "selection %s; %d epochs x %d steps of %d crops %dpx, lr %s %s, %d threads",
+             arch, train_settings.encoder, fold, device, len(plan.train_ids), len(batches.rows), batches.where,
+             len(plan.inner_ids), len(plan.scored_ids), protocol_label(plan.selection), train_settings.epochs,
+             steps, train_settings.batch_size, train_settings.crop_size, train_settings.learning_rate,
+             train_settings.lr_schedule, threads)
+    epoch_end = _EpochEnd(trainer, progress, deciding, monitored, classes, mean, std, divisor, settings, arch, plan)
 
     def save_resumable() -> Path:
-        return resume.save_state(resume_dir, {"config_hash": run_hash, "trainer": trainer.state_dict(),
-                                           "progress": progress.as_dict()})
+        return resume.save_state(resume_dir, {"identity": identity, "trainer": trainer.state_dict(),
+                                              "progress": progress.as_dict()})
 
     last_save = time.monotonic()
     with resume.StopRequests() as stop:
-        while progress.epoch <= settings["epochs"] and not _stopped_early(progress, settings):
+        while progress.epoch <= train_settings.epochs and not _stopped_early(progress, train_settings):
             started = time.perf_counter()
             trainer.model.train()
             loss_sum = torch.zeros((), device=device)
@@ -223,58 +329,89 @@ def train_fold(config: dict, arch: str, fold: int, data_dir: Path, augmented_dir
             if stop.requested:
                 raise resume.Preempted(f"stopped at epoch {progress.epoch} step {progress.step}; "
                                        f"state saved to {save_resumable()}")
-            _end_epoch(trainer, progress, validation, classes, mean, std, divisor, settings, config, arch, fold)
-            if time.monotonic() - last_save > 60 * settings["resume_every_minutes"] or stop.requested:
+            epoch_end()
+            if time.monotonic() - last_save > 60 * train_settings.resume_every_minutes or stop.requested:
                 save_resumable()
                 last_save = time.monotonic()
             if stop.requested:
                 raise resume.Preempted(f"stopped after epoch {progress.epoch - 1}; state saved")
-    if progress.best_weights is None:
+    if not progress.history:
         raise RuntimeError("no epoch finished")
-    best_record = progress.history[progress.best_epoch - 1]
-    models.save_checkpoint(out_dir / "model.pt", progress.best_weights,
-                           {**meta, "epoch": progress.best_epoch, "val_dice": best_record["val_dice_fg"]})
+    if plan.selection == "last":
+        kept_epoch, weights = progress.history[-1]["epoch"], models.cpu_weights(trainer.model)
+    else:
+        kept_epoch, weights = progress.best_epoch, progress.best_weights
+    for record in progress.history:
+        record["selected"] = record["epoch"] == kept_epoch
+    kept = progress.history[kept_epoch - 1]
+    models.save_checkpoint(out_dir / "model.pt", weights,
+                           {**meta, "epoch": kept_epoch, "selection_dice": kept["selection_dice_fg"]})
     table = pd.DataFrame(progress.history)
     write_parquet(table, out_dir / "history.parquet")
     resume.clear_state(resume_dir)
+    log.info("kept the weights of epoch %d (%s)", kept_epoch, protocol_label(plan.selection))
     return table
 
 
-def _stopped_early(progress: _Progress, settings: dict) -> bool:
-    patience = settings["early_stopping_patience"]
+def _stopped_early(progress: _Progress, settings: TrainSettings) -> bool:
+    patience = settings.early_stopping_patience
     if patience is None or not progress.history or progress.history[-1]["epoch"] - progress.best_epoch < patience:
         return False
-    log.info("early stop: no better validation Dice for %d epochs (best %.4f at epoch %d)",
+    log.info("early stop: no better selection Dice for %d epochs (best %.4f at epoch %d)",
              patience, progress.best, progress.best_epoch)
     return True
 
 
-def _end_epoch(trainer: TrainingStep, progress: _Progress, validation, classes, mean, std, divisor,
-               settings: dict, config: dict, arch: str, fold: int) -> None:
-    """Validate, keep the best weights, record the epoch and move on to the next."""
-    epoch_seconds = progress.train_seconds
-    started = time.perf_counter()
-    trainer.model.eval()
-    pairs = [(mask, predict_image(trainer.model, image, mean, std, divisor, trainer.device, settings["amp"]))
-             for _, image, mask in validation]
-    val_dice, per_class = metrics.foreground_dice(pairs, classes)
-    score = val_dice if np.isfinite(val_dice) else -1.0
-    is_best = score > progress.best
-    if is_best:
-        progress.best, progress.best_epoch = score, progress.epoch
-        progress.best_weights = models.cpu_weights(trainer.model)
-    record = {"dataset": config["dataset"], "arch": arch, "encoder": settings["encoder"], "fold": fold,
-              "epoch": progress.epoch, "train_loss": progress.loss_sum / max(progress.step, 1),
-              "val_dice_fg": float(val_dice), **{f"val_dice_{name}": float(v) for name, v in per_class.items()},
-              "learning_rate": trainer.learning_rate,
-              "seconds": epoch_seconds + time.perf_counter() - started,
-              "images_per_second": progress.seen / epoch_seconds if epoch_seconds else float("nan"),
-              "best": is_best}
-    progress.history.append(record)
-    log.info("epoch %d/%d loss %.4f val_dice_fg %.4f (%s) %.1f img/s %.1fs%s", progress.epoch,
-             settings["epochs"], record["train_loss"], val_dice,
-             " ".join(f"{k} {v:.3f}" for k, v in per_class.items()), record["images_per_second"],
-             record["seconds"], " *best*" if is_best else "")
-    trainer.end_epoch(score)
-    progress.epoch, progress.step = progress.epoch + 1, 0
-    progress.loss_sum, progress.seen, progress.train_seconds = 0.0, 0, 0.0
+def _dice_columns(prefix: str, value: float, per_class: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_dice_fg": float(value), **{f"{prefix}_dice_{name}": float(v) for name, v in per_class.items()}}
+
+
+class _EpochEnd:
+    """After each epoch: score the deciding images (and the monitored scored fold), keep the best
+    weights when the selection asks for it, record the epoch and move on to the next."""
+
+    def __init__(self, trainer, progress, deciding, monitored, classes, mean, std, divisor, settings: Settings,
+                 arch: str, plan: FoldPlan):
+        self.trainer, self.progress, self.deciding, self.monitored = trainer, progress, deciding, monitored
+        self.classes, self.mean, self.std, self.divisor = classes, mean, std, divisor
+        self.settings, self.arch, self.plan = settings, arch, plan
+
+    def _dice(self, scored) -> tuple[float, dict[str, float]]:
+        if not scored:
+            return float("nan"), {name: float("nan") for name in self.classes[1:]}
+        trainer, amp = self.trainer, self.settings.train.amp
+        pairs = [(mask, predict_image(trainer.model, image, self.mean, self.std, self.divisor, trainer.device, amp))
+                 for _, image, mask in scored]
+        return metrics.foreground_dice(pairs, self.classes)
+
+    def __call__(self) -> None:
+        progress, trainer, settings = self.progress, self.trainer, self.settings.train
+        epoch_seconds = progress.train_seconds
+        started = time.perf_counter()
+        trainer.model.eval()
+        deciding_dice, deciding_classes = self._dice(self.deciding)
+        monitor_dice, monitor_classes = self._dice(self.monitored)
+        train_loss = progress.loss_sum / max(progress.step, 1)
+        if self.plan.selection == "last":
+            signal = -train_loss
+        else:
+            signal = deciding_dice if np.isfinite(deciding_dice) else -1.0
+            if signal > progress.best:
+                progress.best, progress.best_epoch = signal, progress.epoch
+                progress.best_weights = models.cpu_weights(trainer.model)
+        record = {"dataset": self.settings.dataset, "arch": self.arch, "encoder": settings.encoder,
+                  "fold": self.plan.fold, "epoch": progress.epoch, "selection": self.plan.selection,
+                  "train_loss": train_loss, **_dice_columns("selection", deciding_dice, deciding_classes),
+                  **_dice_columns("monitor", monitor_dice, monitor_classes),
+                  "learning_rate": trainer.learning_rate,
+                  "seconds": epoch_seconds + time.perf_counter() - started,
+                  "images_per_second": progress.seen / epoch_seconds if epoch_seconds else float("nan"),
+                  "selected": False}
+        progress.history.append(record)
+        best = self.plan.selection != "last" and progress.best_epoch == progress.epoch
+        log.info("epoch %d/%d loss %.4f selection_dice_fg %.4f monitor_dice_fg %.4f (monitor only) %.1f img/s "
+                 "%.1fs%s", progress.epoch, settings.epochs, train_loss, deciding_dice, monitor_dice,
+                 record["images_per_second"], record["seconds"], " *best*" if best else "")
+        trainer.end_epoch(signal)
+        progress.epoch, progress.step = progress.epoch + 1, 0
+        progress.loss_sum, progress.seen, progress.train_seconds = 0.0, 0, 0.0

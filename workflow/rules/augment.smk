@@ -13,4 +13,4 @@ rule augment:
     conda:
         ENV
     shell:
-        "python -m cellbench augment --config-json {params.settings:q} --data {input} --out {output} > {log} 2>&1"
+        "python -m cellbench augment --settings {params.settings:q} --data {input:q} --out {output:q} > {log:q} 2>&1"

@@ -1,6 +1,7 @@
 # Shared names, input functions and target lists.
 import json
 import os
+import re
 import shlex
 
 from cellbench import demo
@@ -8,6 +9,7 @@ from cellbench.ingest import annotation_folder, input_files
 from cellbench.layout import Layout
 from cellbench.report import FIGURES, TABLES
 from cellbench.split import metadata_path
+from cellbench.settings import NOT_MODEL_SETTINGS
 
 # Jobs run this checkout's library, also inside `--sdm conda` environments (which hold only the
 # dependencies) and in SLURM jobs.
@@ -24,7 +26,7 @@ ENV = "../../envs/cellbench.yaml"
 
 
 wildcard_constraints:
-    arch="|".join(ARCHS),
+    arch="|".join(re.escape(arch) for arch in ARCHS),
     fold=r"\d+",
 
 
@@ -38,8 +40,7 @@ def settings(*sections, **extra):
 def train_settings():
     """The train section without the keys that do not change a model (so that adding an
     architecture or changing threads does not retrain the others)."""
-    ignored = ("architectures", "threads", "resume_every_minutes")
-    return {k: v for k, v in config["train"].items() if k not in ignored}
+    return {k: v for k, v in config["train"].items() if k not in NOT_MODEL_SETTINGS}
 
 
 def demo_files():

@@ -13,7 +13,10 @@ rule evaluate:
         objects=L.fold_object_metrics("{arch}", "{fold}"),
     params:
         settings=settings(
-            "dataset", "classes", "evaluate", train={"encoder": config["train"]["encoder"]}
+            "dataset",
+            "classes",
+            "evaluate",
+            train={"encoder": config["train"]["encoder"], "selection": config["train"]["selection"]},
         ),
     threads: 2
     log:
@@ -21,10 +24,10 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "python -m cellbench evaluate --config-json {params.settings:q} --arch {wildcards.arch} "
-        "--fold {wildcards.fold} --predictions {input.predictions} --data {input.data} "
-        "--splits {input.splits} --out {output.semantic} --instances-out {output.instances} "
-        "--objects-out {output.objects} --threads {threads} > {log} 2>&1"
+        "python -m cellbench evaluate --settings {params.settings:q} --arch {wildcards.arch:q} "
+        "--fold {wildcards.fold:q} --predictions {input.predictions:q} --data {input.data:q} "
+        "--splits {input.splits:q} --out {output.semantic:q} --instances-out {output.instances:q} "
+        "--objects-out {output.objects:q} --threads {threads:q} > {log:q} 2>&1"
 
 
 rule aggregate:
@@ -48,4 +51,4 @@ rule aggregate:
     conda:
         ENV
     shell:
-        "python -m cellbench aggregate --config-json {params.settings:q} > {log} 2>&1"
+        "python -m cellbench aggregate --settings {params.settings:q} > {log:q} 2>&1"

@@ -15,7 +15,7 @@ if config["data"]["demo"]:
         conda:
             ENV
         shell:
-            "python -m cellbench demo --out {params.folder} --metadata {output.metadata} > {log} 2>&1"
+            "python -m cellbench demo --out {params.folder:q} --metadata {output.metadata:q} > {log:q} 2>&1"
 
 
 rule validate:
@@ -31,7 +31,7 @@ rule validate:
     conda:
         ENV
     shell:
-        "python -m cellbench validate --config-json {params.settings:q} --out {output} > {log} 2>&1"
+        "python -m cellbench validate --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule ingest:
@@ -47,7 +47,7 @@ rule ingest:
     conda:
         ENV
     shell:
-        "python -m cellbench ingest --config-json {params.settings:q} --out {output} > {log} 2>&1"
+        "python -m cellbench ingest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule run_info:
@@ -61,4 +61,4 @@ rule run_info:
     conda:
         ENV
     shell:
-        "python -m cellbench run-info --config-json {params.settings:q} --out {output} > {log} 2>&1"
+        "python -m cellbench run-info --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

@@ -20,9 +20,9 @@ rule predict:
     conda:
         ENV
     shell:
-        "python -m cellbench predict --config-json {params.settings:q} --arch {wildcards.arch} "
-        "--fold {wildcards.fold} --checkpoint {input.checkpoint} --data {input.data} "
-        "--splits {input.splits} --out {output} > {log} 2>&1"
+        "python -m cellbench predict --settings {params.settings:q} --arch {wildcards.arch:q} "
+        "--fold {wildcards.fold:q} --checkpoint {input.checkpoint:q} --data {input.data:q} "
+        "--splits {input.splits:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule export_labelme:
@@ -41,5 +41,5 @@ rule export_labelme:
     conda:
         ENV
     shell:
-        "python -m cellbench export-labelme --config-json {params.settings:q} --arch {wildcards.arch} "
-        "--out {output} > {log} 2>&1"
+        "python -m cellbench export-labelme --settings {params.settings:q} --arch {wildcards.arch:q} "
+        "--out {output:q} > {log:q} 2>&1"

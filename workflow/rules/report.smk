@@ -53,4 +53,4 @@ rule report:
     conda:
         ENV
     shell:
-        "python -m cellbench report --config-json {params.settings:q} --out {params.out_dir} > {log} 2>&1"
+        "python -m cellbench report --settings {params.settings:q} --out {params.out_dir:q} > {log:q} 2>&1"

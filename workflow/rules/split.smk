@@ -9,10 +9,11 @@ rule split:
         L.splits,
     params:
         settings=settings("dataset", "results", "split", data={"demo": config["data"]["demo"]}),
+        manifest=lambda wildcards, input: os.path.join(input.data, "manifest.parquet"),
     log:
         L.log("split"),
     conda:
         ENV
     shell:
-        "python -m cellbench split --config-json {params.settings:q} --manifest {input.data}/manifest.parquet "
-        "--out {output} > {log} 2>&1"
+        "python -m cellbench split --settings {params.settings:q} --manifest {params.manifest:q} "
+        "--out {output:q} > {log:q} 2>&1"

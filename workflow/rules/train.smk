@@ -18,8 +18,8 @@ if config["train"]["encoder_weights"]:
         conda:
             ENV
         shell:
-            "python -m cellbench fetch-weights --config-json {params.settings:q} --cache {params.cache} "
-            "--marker {output} > {log} 2>&1"
+            "python -m cellbench fetch-weights --settings {params.settings:q} --cache {params.cache:q} "
+            "--marker {output:q} > {log:q} 2>&1"
 
 
 rule train:
@@ -39,6 +39,8 @@ rule train:
     threads: config["train"]["threads"]
     resources:
         gpu=1,
+        # a runtime setting like threads, not a parameter: changing it retrains nothing
+        resume_every_seconds=round(60 * config["train"]["resume_every_minutes"]),
     log:
         L.log("train", "{arch}", "fold{fold}"),
     benchmark:
@@ -47,7 +49,7 @@ rule train:
         ENV
     shell:
         # exec: the training process itself receives SLURM's SIGTERM and saves a resumable state
-        "exec python -m cellbench train --config-json {params.settings:q} --arch {wildcards.arch} "
-        "--fold {wildcards.fold} --data {input.data} --augmented {input.augmented} --splits {input.splits} "
-        "--out {params.out_dir} --resume-dir {params.resume_dir} --weights-cache {params.weights_cache} "
-        "--threads {threads} > {log} 2>&1"
+        "exec python -m cellbench train --settings {params.settings:q} --arch {wildcards.arch:q} "
+        "--fold {wildcards.fold:q} --data {input.data:q} --augmented {input.augmented:q} --splits {input.splits:q} "
+        "--out {params.out_dir:q} --resume-dir {params.resume_dir:q} --weights-cache {params.weights_cache:q} "
+        "--threads {threads:q} --resume-every-seconds {resources.resume_every_seconds:q} > {log:q} 2>&1"
