@@ -162,6 +162,7 @@ def cmd_aggregate(args, config):
 
 def cmd_report(args, config):
     from cellbench import report
+    from cellbench.scope import resolve
     layout = _layout(config)
     archs, folds = config["train"]["architectures"], range(config["split"]["folds"])
     histories = pd.concat([pd.read_parquet(layout.history(a, k)) for a in archs for k in folds],
@@ -170,7 +171,7 @@ def cmd_report(args, config):
                        Path(layout.data), {(a, k): Path(layout.predictions(a, k)) for a in archs for k in folds},
                        pd.read_parquet(layout.splits), Path(args.out or layout.report),
                        config["report"]["overlay_samples"], pd.read_parquet(layout.instance_summary),
-                       pd.read_parquet(layout.stats))
+                       pd.read_parquet(layout.stats), resolve(config["classes"], config["evaluate"]))
 
 
 def cmd_export_labelme(args, config):
