@@ -51,6 +51,28 @@ def demo_data(demo_raw, tmp_path_factory) -> Path:
     return out
 
 
+def relabelled(demo_data: Path, folder: Path, lookup: list[int]) -> Path:
+    """The ingested demo data with every class map relabelled (old class index -> ``lookup[index]``,
+    e.g. [0, 1, 1] for classes [background, cell]) and the instance maps kept where a foreground
+    class is left (the images are the demo's)."""
+    import pandas as pd
+
+    from cellbench.images import read_png, write_png
+    manifest = pd.read_parquet(demo_data / "manifest.parquet")
+    for sub in ("masks", "instances"):
+        (folder / sub).mkdir(parents=True)
+    (folder / "images").symlink_to(demo_data / "images", target_is_directory=True)
+    table = np.arange(256, dtype=np.uint8)
+    table[:len(lookup)] = lookup
+    for row in manifest.itertuples():
+        mask = table[read_png(demo_data / row.mask)]
+        write_png(mask, folder / row.mask)
+        instances = read_png(demo_data / row.instances)
+        write_png(np.where((mask > 0) & (mask != 255), instances, 0).astype(np.uint16), folder / row.instances)
+    manifest.to_parquet(folder / "manifest.parquet")
+    return folder
+
+
 # ---- LabelMe files for tests ----
 
 def write_labelme(folder: Path, shapes, name="a", size=(20, 30), image=True, **fields):

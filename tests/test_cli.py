@@ -1,8 +1,10 @@
 import json
 
-from conftest import REPO
+import pandas as pd
+from conftest import REPO, relabelled
 
 from cellbench.cli import main
+from cellbench.images import read_png, write_png
 
 
 def test_ingest_error_exit_status_and_message(tmp_path, capsys):
@@ -58,3 +60,29 @@ def test_validate_lists_every_problem_and_writes_nothing(tmp_path, demo_raw, cap
 def test_validate_a_folder_named_on_the_command_line(tmp_path, demo_raw, capsys):
     assert main(["validate", str(demo_raw), "--config-json", json.dumps({"results": str(tmp_path)})]) == 0
     assert capsys.readouterr().out.strip().endswith(f"problems (labelme: {demo_raw})")
+
+
+def test_evaluate_one_class_named_cell_with_the_default_settings(tmp_path, demo_data, capsys):
+    """classes [background, cell]: evaluate skips the defaults that do not fit, says so in its log,
+    and scores a derived `cell` object type; a region the user wrote that does not fit stops it."""
+    data = relabelled(demo_data, tmp_path / "data", [0, 1, 1])
+    samples = pd.read_parquet(data / "manifest.parquet")["sample_id"].tolist()[:3]
+    pd.DataFrame({"sample_id": samples, "fold": 0}).to_parquet(tmp_path / "splits.parquet")
+    (tmp_path / "predictions").mkdir()
+    for sample in samples:
+        write_png(read_png(data / "masks" / f"{sample}.png"), tmp_path / "predictions" / f"{sample}.png")
+    paths = ["--data", str(data), "--splits", str(tmp_path / "splits.parquet"), "--predictions",
+             str(tmp_path / "predictions"), "--arch", "Unet", "--fold", "0"]
+    outputs = ["--out", str(tmp_path / "m.parquet"), "--instances-out", str(tmp_path / "i.parquet"),
+               "--objects-out", str(tmp_path / "o.parquet")]
+    settings = {"dataset": "x", "classes": ["background", "cell"]}
+    assert main(["evaluate", "--config-json", json.dumps(settings), *paths, *outputs]) == 0
+    log = capsys.readouterr().err
+    assert "WARNING cellbench.evaluate: region 'cell' skipped: it is the name of a class" in log
+    assert "INFO cellbench.evaluate: object type 'cell' derived" in log
+    instances = pd.read_parquet(tmp_path / "i.parquet")
+    assert set(instances["object_type"]) == {"cell"} and instances["tp"].sum() > 0
+    settings["evaluate"] = {"regions": {"whole": ["cell", "membrane"]}}
+    assert main(["evaluate", "--config-json", json.dumps(settings), *paths, *outputs]) == 2
+    assert ("cellbench evaluate: error: evaluate.regions.whole: no class 'membrane' in classes "
+            "[background, cell]") in capsys.readouterr().err

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from cellbench import metrics
+from cellbench.errors import ConfigError
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 
@@ -54,8 +55,14 @@ def test_cell_region_is_the_union():
     assert cell["is_region"] and not rows["nucleus"]["is_region"]
 
 
-def test_region_with_unknown_class_is_skipped():
-    assert "cell" not in rows_by_class([[1]], [[1]], {"cell": ["cytoplasm", "membrane"]})
+def test_region_with_unknown_class_is_an_error_unless_it_is_the_default():
+    with pytest.raises(ConfigError, match=r"evaluate.regions.cell: no class 'membrane' in classes \[background, "):
+        rows_by_class([[1]], [[1]], {"cell": ["cytoplasm", "membrane"]})
+    default = {"cell": ["cytoplasm", "nucleus"]}
+    assert list(metrics.regions_of(["background", "nucleus"], default)) == ["nucleus"]
+    assert metrics.regions_of(["background", "cell"], default) == {"cell": [1]}  # the class, not the region
+    with pytest.raises(ConfigError, match="a region cannot have the name of a class"):
+        metrics.regions_of(["background", "cell"], {"cell": ["cell"]})
 
 
 def test_confusion_rejects_shape_mismatch():

@@ -1,10 +1,11 @@
 import numpy as np
+import pytest
 
+from cellbench.errors import ConfigError
 from cellbench.objects import object_types, predicted_objects, truth_objects
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
-SPEC = {"cell": {"classes": ["cytoplasm", "nucleus"], "seed_class": "nucleus"}, "nucleus": {"classes": ["nucleus"]},
-        "membrane": {"classes": ["membrane"]}}
+SPEC = {"cell": {"classes": ["cytoplasm", "nucleus"], "seed_class": "nucleus"}, "nucleus": {"classes": ["nucleus"]}}
 
 
 def two_touching_cells():
@@ -15,9 +16,16 @@ def two_touching_cells():
     return class_map
 
 
-def test_object_types_skip_unknown_classes():
+def test_object_types_as_class_indices():
     types = object_types(CLASSES, SPEC)
     assert types == {"cell": {"classes": [1, 2], "seeds": [2]}, "nucleus": {"classes": [2], "seeds": []}}
+
+
+def test_default_object_types_that_do_not_fit_are_skipped_and_chosen_ones_are_errors():
+    assert object_types(["background", "nucleus"], SPEC) == {"nucleus": {"classes": [1], "seeds": []}}
+    assert object_types(["background", "cell"], SPEC) == {"cell": {"classes": [1], "seeds": []}}  # derived
+    with pytest.raises(ConfigError, match="evaluate.objects.membrane.classes: no class 'membrane'"):
+        object_types(CLASSES, {**SPEC, "membrane": {"classes": ["membrane"]}})
 
 
 def test_nuclei_split_touching_cells():

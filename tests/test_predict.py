@@ -1,8 +1,13 @@
+import logging
+
 import numpy as np
+import pandas as pd
 import torch
+from conftest import make_config, relabelled
 
 from cellbench import models
-from cellbench.predict import predict_image
+from cellbench.images import read_png
+from cellbench.predict import predict_fold, predict_image
 
 
 class Echo(torch.nn.Module):
@@ -26,3 +31,29 @@ def test_real_model_output_shape():
     model = models.build("FPN", "resnet18", 3).eval()
     out = predict_image(model, np.zeros((100, 140, 3), np.uint8), [0.5] * 3, [0.2] * 3, 32, torch.device("cpu"))
     assert out.shape == (100, 140) and out.max() < 3
+
+
+def test_predict_fold_writes_the_object_types_that_apply(demo_data, tmp_path, caplog):
+    """classes [background, cell] with the default evaluate.objects: the defaults are skipped with a
+    note and the derived `cell` type's instance maps are written."""
+    classes = ["background", "cell"]
+    data = relabelled(demo_data, tmp_path / "data", [0, 1, 1])
+    torch.manual_seed(0)
+    model = models.build("Unet", "resnet18", len(classes))
+    meta = {"arch": "Unet", "encoder": "resnet18", "classes": classes, "in_channels": 3, "mean": [0.5] * 3,
+            "std": [0.25] * 3, "size_divisor": 32, "fold": 0}
+    models.save_checkpoint(tmp_path / "model.pt", model, meta)
+    samples = pd.read_parquet(data / "manifest.parquet")["sample_id"].tolist()[:2]
+    splits = pd.DataFrame({"sample_id": samples, "fold": 0})
+    spec = make_config(None, classes=classes)["evaluate"]["objects"]
+    with caplog.at_level(logging.INFO, logger="cellbench.predict"):
+        predict_fold(tmp_path / "model.pt", data, splits, 0, tmp_path / "out", "cpu", spec)
+    assert sorted(p.name for p in (tmp_path / "out" / "instances").iterdir()) == ["cell"]
+    for sample in samples:
+        class_map = read_png(tmp_path / "out" / f"{sample}.png")
+        instances = read_png(tmp_path / "out" / "instances" / "cell" / f"{sample}.png")
+        assert np.array_equal(instances > 0, class_map == 1)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "object type 'nucleus' skipped: no class 'nucleus' in classes [background, cell]" in messages
+    assert any(m.startswith("object type 'cell' derived") for m in messages)
+    assert not any(m.startswith("region") for m in messages)  # predict makes no regions

@@ -1,11 +1,15 @@
 import numpy as np
 import pandas as pd
+import pytest
+from conftest import make_config, relabelled
 from PIL import Image
 
 from cellbench import stats
-from cellbench.aggregate import summarise
-from cellbench.images import write_png
-from cellbench.report import FIGURES, TABLES, choose_overlay_samples, colourise, make_report
+from cellbench.aggregate import summarise, summarise_instances
+from cellbench.evaluate import evaluate_predictions
+from cellbench.images import read_png, write_png
+from cellbench.report import FIGURES, TABLES, choose_overlay_samples, colourise, comparison_tables, make_report
+from cellbench.scope import resolve
 
 
 def test_report_from_a_small_run(demo_data, tmp_path):
@@ -39,8 +43,9 @@ def test_report_from_a_small_run(demo_data, tmp_path):
     for name in TABLES:
         assert "foreground_mean" in (out / name).read_text()
     sections = {part.split("\n", 1)[0]: part for part in (out / "model_comparison.md").read_text().split("## ")[1:]}
-    assert list(sections) == ["Semantic segmentation (cross-validated Dice)", "Instances (cells, nuclei)",
-                              "95 % confidence intervals", "Paired comparisons"]
+    assert list(sections) == ["What was scored", "Semantic segmentation (cross-validated Dice)",
+                              "Instances (none scored)", "95 % confidence intervals", "Paired comparisons"]
+    assert "Classes: cytoplasm, nucleus. Regions: cell. Object types: none." in sections["What was scored"]
     rows_of = {title: [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
                for title, text in sections.items()}
     assert len(rows_of["Semantic segmentation (cross-validated Dice)"]) == 2  # one row per architecture
@@ -59,3 +64,49 @@ def test_colourise_leaves_background_untouched():
     image = np.full((2, 2, 3), 255, np.uint8)
     out = colourise(np.array([[0, 1], [2, 0]]), image)
     assert np.allclose(out[0, 0], 1) and not np.allclose(out[0, 1], 1)
+
+
+def sections_of(text: str) -> dict[str, str]:
+    return {part.split("\n", 1)[0]: part for part in text.split("## ")[1:]}
+
+
+@pytest.mark.parametrize(("classes", "lookup", "heading"), [
+    (["background", "cell"], [0, 1, 1], "Instances (cell)"),
+    (["background", "cytoplasm", "nucleus"], [0, 1, 2], "Instances (cell, nucleus)"),
+])
+def test_tables_name_what_was_scored(demo_data, tmp_path, classes, lookup, heading):
+    """The instance heading names the object types scored, and a paragraph lists the classes, regions
+    and object types with the notes on the defaults that do not fit the classes."""
+    data = relabelled(demo_data, tmp_path / "data", lookup)
+    samples = pd.read_parquet(data / "manifest.parquet")["sample_id"].tolist()[:6]
+    splits = pd.DataFrame({"sample_id": samples, "fold": [0, 0, 0, 1, 1, 1]})
+    settings = make_config(None, classes=classes, evaluate={"bootstrap_resamples": 100})["evaluate"]
+    tables = []
+    for arch, shift in (("Unet", 0), ("FPN", 2)):
+        for fold in (0, 1):
+            folder = tmp_path / arch / str(fold)
+            folder.mkdir(parents=True)
+            for sample in splits.loc[splits["fold"] == fold, "sample_id"]:
+                write_png(np.roll(read_png(data / "masks" / f"{sample}.png"), shift, axis=1), folder / f"{sample}.png")
+            tables.append(evaluate_predictions(data, folder, splits, fold, classes, settings,
+                                               {"dataset": "demo", "arch": arch, "encoder": "r"}))
+    metrics, instances, objects = (pd.concat([getattr(t, name) for t in tables], ignore_index=True)
+                                   for name in ("semantic", "instances", "objects"))
+    scope = resolve(classes, settings)
+    comparison_tables(summarise(metrics), summarise_instances(instances, objects),
+                      stats.compare(stats.per_image_values(metrics, instances, objects), 100), tmp_path, scope)
+    markdown, page = (tmp_path / "model_comparison.md").read_text(), (tmp_path / "model_comparison.html").read_text()
+    sections = sections_of(markdown)
+    assert list(sections)[:3] == ["What was scored", "Semantic segmentation (cross-validated Dice)", heading]
+    instance_rows = [line for line in sections[heading].splitlines() if line.startswith("| ")][1:]  # no header
+    assert len(instance_rows) == 2 * (len(heading.split(",")))  # architectures x object types
+    assert f"<h2>{heading}</h2>" in page and "cells, nuclei" not in markdown + page
+    scored = sections["What was scored"]
+    for note in scope.notes:
+        assert f"- {note}" in scored and f"<li>{note.replace(chr(39), '&#x27;')}</li>" in page
+    if classes == ["background", "cell"]:
+        assert "Classes: cell (background is not scored). Regions: none. Object types: cell (connected " in scored
+        assert "- region 'cell' skipped: it is the name of a class" in scored
+        assert "- object type 'cell' derived: the connected components of class 'cell'" in scored
+    else:
+        assert scope.notes == [] and "Regions: cell = cytoplasm + nucleus." in scored

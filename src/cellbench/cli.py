@@ -210,6 +210,7 @@ def cmd_aggregate(args, settings: Settings):
 
 def cmd_report(args, settings: Settings):
     from cellbench import report
+    from cellbench.scope import resolve
     layout = _layout(settings)
     archs, folds = settings.train.architectures, range(settings.split.folds)
     histories = pd.concat([pd.read_parquet(_existing(layout.history(a, k), "train")) for a in archs for k in folds],
@@ -219,7 +220,7 @@ def cmd_report(args, settings: Settings):
                        {(a, k): Path(layout.predictions(a, k)) for a in archs for k in folds},
                        pd.read_parquet(layout.splits), Path(args.out or layout.report),
                        settings.report.overlay_samples, pd.read_parquet(layout.instance_summary),
-                       pd.read_parquet(layout.stats))
+                       pd.read_parquet(layout.stats), resolve(list(settings.classes), settings.evaluate.sent()))
 
 
 def cmd_export_labelme(args, settings: Settings):

@@ -7,8 +7,9 @@ object metrics per image x object type.
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,9 @@ from cellbench import metrics, object_metrics, objects
 from cellbench.boundary import diagonal
 from cellbench.images import read_png
 from cellbench.pool import submit, thread_pool
+from cellbench.scope import resolve
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,6 +29,7 @@ class FoldScores:
     semantic: pd.DataFrame
     instances: pd.DataFrame
     objects: pd.DataFrame
+    notes: list[str] = field(default_factory=list)  # defaults skipped and object types derived (cellbench.scope)
 
 
 def _lead(table: pd.DataFrame, keys: dict) -> pd.DataFrame:
@@ -42,14 +47,16 @@ class ImageScores:
 def score_image(truth: np.ndarray, prediction: np.ndarray, classes: list[str], settings: dict,
                 truth_instances: np.ndarray | None = None, predicted: dict[str, np.ndarray] | None = None,
                 pool: Executor | None = None) -> ImageScores:
-    """Every metric of one image (``settings``: the evaluate config section). Object types are
-    scored when ``truth_instances`` is given, from the ``predicted`` instance maps by type (made
-    from the class map when missing). With a thread ``pool``, the object types and each region's
-    surface distances run side by side."""
-    types = objects.object_types(classes, settings["objects"]) if truth_instances is not None else {}
+    """Every metric of one image (``settings``: the evaluate config section; its regions and object
+    types as cellbench.scope.resolve applies them to ``classes``). Object types are scored when
+    ``truth_instances`` is given, from the ``predicted`` instance maps by type (made from the class
+    map when missing). With a thread ``pool``, the object types and each region's surface distances
+    run side by side."""
+    scope = resolve(classes, settings)
+    types = scope.object_indices() if truth_instances is not None else {}
     jobs = {name: submit(pool, _object_scores, truth, truth_instances, prediction, kind,
                          (predicted or {}).get(name), settings) for name, kind in types.items()}
-    semantic = metrics.image_rows(truth, prediction, classes, settings["regions"], settings["boundary"], pool)
+    semantic = metrics.image_rows(truth, prediction, classes, scope.regions, settings["boundary"], pool)
     return ImageScores(semantic, {name: job.result() for name, job in jobs.items()})
 
 
@@ -63,15 +70,18 @@ def _object_scores(truth, truth_instances, prediction, kind, predicted, settings
 def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFrame, fold: int,
                          classes: list[str], settings: dict, keys: dict[str, object],
                          threads: int = 1) -> FoldScores:
-    """All scores of the validation images of ``fold``; ``settings`` is the evaluate config section.
-    ``threads`` score the parts of each image side by side."""
+    """All scores of the validation images of ``fold``; ``settings`` is the evaluate config section
+    (defaults that do not fit ``classes`` are skipped and logged, see cellbench.scope). ``threads``
+    score the parts of each image side by side."""
     data_dir, prediction_dir = Path(data_dir), Path(prediction_dir)
     manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
     sample_ids = list(splits.loc[splits["fold"] == fold, "sample_id"])
     missing = [s for s in sample_ids if not (prediction_dir / f"{s}.png").is_file()]
     if missing:
         raise ValueError(f"no prediction in {prediction_dir} for {len(missing)} images: {missing[:5]}")
-    types = objects.object_types(classes, settings["objects"])
+    scope = resolve(classes, settings)
+    scope.log(log)
+    settings, types = scope.settings(settings), scope.object_indices()
     semantic, instance_rows, object_rows = [], [], []
     with thread_pool(threads) as pool:
         for sample_id in sample_ids:
@@ -88,4 +98,4 @@ def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFr
                                     "diagonal": diagonal(truth.shape)})
     lead = {**keys, "fold": fold}
     return FoldScores(_lead(pd.DataFrame(semantic), lead), _lead(pd.DataFrame(instance_rows), lead),
-                      _lead(pd.DataFrame(object_rows), lead))
+                      _lead(pd.DataFrame(object_rows), lead), scope.notes)

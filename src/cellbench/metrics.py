@@ -14,6 +14,7 @@ import numpy as np
 from cellbench.boundary import hd95_assd
 from cellbench.classmaps import IGNORE_INDEX, in_classes
 from cellbench.pool import submit
+from cellbench.scope import Scope, applicable_regions
 
 FEW_CLASSES = 5
 
@@ -70,14 +71,10 @@ def scores(tp, fp, fn) -> dict[str, np.ndarray]:
 
 
 def regions_of(classes: list[str], regions: dict[str, list[str]] | None) -> dict[str, list[int]]:
-    """Scored regions: every foreground class, plus unions of classes (e.g. cell)."""
-    out = {name: [i] for i, name in enumerate(classes) if i > 0}
-    for name, members in (regions or {}).items():
-        if name in out:
-            raise ValueError(f"region {name!r} has the name of a class")
-        if all(m in classes for m in members):
-            out[name] = [classes.index(m) for m in members]
-    return out
+    """Scored regions: every foreground class, plus the unions of classes (e.g. cell) that apply
+    (cellbench.scope: a default that does not fit is skipped, a chosen one is a ConfigError)."""
+    applied, _ = applicable_regions(classes, regions)
+    return Scope(list(classes), applied, {}, [], []).region_indices()
 
 
 def image_rows(truth: np.ndarray, prediction: np.ndarray, classes: list[str],

@@ -15,17 +15,14 @@ from skimage.measure import label as connected_components
 from skimage.segmentation import watershed
 
 from cellbench.classmaps import in_classes, sequential
+from cellbench.scope import Scope, applicable_objects
 
 
-def object_types(classes: list[str], spec: dict[str, dict]) -> dict[str, dict]:
-    """The configured object types whose classes all exist: name -> {classes: [indices], seeds: [indices]}."""
-    types = {}
-    for name, entry in spec.items():
-        members, seeds = entry["classes"], [entry["seed_class"]] if entry.get("seed_class") else []
-        if all(c in classes for c in members + seeds):
-            types[name] = {"classes": [classes.index(c) for c in members],
-                           "seeds": [classes.index(c) for c in seeds]}
-    return types
+def object_types(classes: list[str], spec: dict[str, dict] | None) -> dict[str, dict]:
+    """The object types that apply (cellbench.scope: defaults that do not fit are skipped, with none
+    left one per foreground class): name -> {classes: [indices], seeds: [indices]}."""
+    applied, _, _ = applicable_objects(classes, spec)
+    return Scope(list(classes), {}, applied, [], []).object_indices()
 
 
 def truth_objects(class_map: np.ndarray, instance_map: np.ndarray, members: list[int]) -> np.ndarray:

@@ -15,6 +15,7 @@ from cellbench import models, objects
 from cellbench.classmaps import relabel_sequential
 from cellbench.fsutil import staged_dir
 from cellbench.images import read_png, write_png
+from cellbench.scope import resolve
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ def predict_image(model: torch.nn.Module, image: np.ndarray, mean, std, divisor:
 def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: int, out_dir: Path,
                  device: str = "auto", object_spec: dict | None = None) -> list[str]:
     """Write the out-of-fold class map of every validation image of ``fold`` to ``out_dir``, and for
-    each object type of ``object_spec`` (evaluate.objects) its instance map (uint16) to
-    ``out_dir/instances/<type>/``."""
+    each object type of ``object_spec`` (evaluate.objects; None: the schema default) that applies to
+    the model's classes (cellbench.scope: defaults that do not fit are skipped and logged) its
+    instance map (uint16) to ``out_dir/instances/<type>/``."""
     data_dir = Path(data_dir)
     torch_device = resolve_device(device)
     model, meta = models.load_checkpoint(checkpoint, torch_device)
@@ -72,7 +74,10 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
         raise ValueError(f"{checkpoint} was trained for fold {meta['fold']}, not fold {fold}")
     manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
     sample_ids = splits.loc[splits["fold"] == fold, "sample_id"].tolist()
-    types = objects.object_types(meta["classes"], object_spec or {})
+    section = {"regions": {}} if object_spec is None else {"regions": {}, "objects": object_spec}
+    scope = resolve(meta["classes"], section)  # regions are not predicted: only the object types' notes
+    scope.log(log)
+    types = scope.object_indices()
     with staged_dir(Path(out_dir), [data_dir, checkpoint]) as stage:
         for name in types:
             (stage / "instances" / name).mkdir(parents=True)

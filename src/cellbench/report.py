@@ -14,7 +14,9 @@ import pandas as pd  # noqa: E402
 
 from cellbench.aggregate import FOREGROUND_MEAN, instance_ranking, ranking  # noqa: E402
 from cellbench.classmaps import IGNORE_INDEX  # noqa: E402
+from cellbench.fsutil import staged_dir  # noqa: E402
 from cellbench.images import read_png  # noqa: E402
+from cellbench.scope import Scope  # noqa: E402
 
 FIGURES = ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png", "overlays.png")
 TABLES = ("model_comparison.md", "model_comparison.html")
@@ -222,11 +224,43 @@ def statistics_tables(stats: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             paired.sort_values(["metric", "target", "p_holm"], kind="stable"))
 
 
+def scored_lines(summary: pd.DataFrame, instance_summary: pd.DataFrame, scope: Scope | None = None) -> list[str]:
+    """What was scored, one sentence a line: from ``scope`` (cellbench.scope.resolve) when given,
+    else the classes, regions and object types found in the tables."""
+    if scope is not None:
+        return scope.describe()
+    kinds = summary[summary["class"] != FOREGROUND_MEAN].drop_duplicates("class")
+    lines = [f"Classes: {', '.join(kinds.loc[~kinds['is_region'], 'class']) or 'none'}.",
+             f"Regions: {', '.join(kinds.loc[kinds['is_region'], 'class']) or 'none'}."]
+    return lines + [f"Object types: {', '.join(object_type_names(instance_summary)) or 'none'}."]
+
+
+def object_type_names(instance_summary: pd.DataFrame) -> list[str]:
+    """The object types present in the instance summary, in table order."""
+    if instance_summary.empty or "object_type" not in instance_summary:
+        return []
+    return list(dict.fromkeys(instance_summary["object_type"].sort_values(kind="stable")))
+
+
+def _scored_markdown(lines: list[str], notes: list[str]) -> str:
+    return "\n".join(["## What was scored", "", " ".join(lines), "", *(f"- {n}" for n in notes),
+                      *([""] if notes else [])])
+
+
+def _scored_html(lines: list[str], notes: list[str]) -> str:
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return (f"<h2>What was scored</h2>\n<p>{html.escape(' '.join(lines))}</p>\n"
+            + (f"<ul>{items}</ul>\n" if notes else ""))
+
+
 def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, stats: pd.DataFrame,
-                      out_dir: Path) -> pd.DataFrame:
-    """Model comparison (best first), instance metrics and statistics, as Markdown and HTML."""
+                      out_dir: Path, scope: Scope | None = None) -> pd.DataFrame:
+    """What was scored (the classes, regions and object types, with ``scope``'s notes on defaults
+    skipped and object types derived), model comparison (best first), instance metrics and
+    statistics, as Markdown and HTML."""
     table = ranking(summary)
     intervals, paired = statistics_tables(stats)
+    types = object_type_names(instance_summary)
     selection = selection_of(summary)
     caution = " — OPTIMISTIC (epoch selected on the scored fold)" if is_optimistic(selection) else ""
     sections = [
@@ -235,7 +269,7 @@ def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, sta
         ("Semantic segmentation (cross-validated Dice)" + caution, table,
          "Dice over all out-of-fold images (image-wise mean per class, foreground_mean = mean over "
          "foreground classes); fold_sd_dice = SD of the fold scores."),
-        ("Instances (cells, nuclei)", instance_ranking(instance_summary),
+        (f"Instances ({', '.join(types) if types else 'none scored'})", instance_ranking(instance_summary),
          "AP = tp / (tp + fp + fn) from counts pooled over all out-of-fold images, at IoU 0.5 and 0.75 "
          "and averaged over 0.50:0.95; PQ at 0.5; AJI, AJI+, SegPC mIoU, GlaS object F1 / Dice / "
          "Hausdorff (px) are image-wise means."),
@@ -246,22 +280,26 @@ def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, sta
          "Per-image differences arch - arch_b on the same images; Wilcoxon signed-rank p, Holm-corrected "
          "over all pairs of a metric and target."),
     ]
-    (out_dir / "model_comparison.md").write_text("\n".join(_markdown(*section) for section in sections))
-    (out_dir / "model_comparison.html").write_text("".join(_html(*section) for section in sections))
+    lines, notes = scored_lines(summary, instance_summary, scope), scope.notes if scope is not None else []
+    (out_dir / "model_comparison.md").write_text(
+        "\n".join([_scored_markdown(lines, notes), *(_markdown(*section) for section in sections)]))
+    (out_dir / "model_comparison.html").write_text(
+        _scored_html(lines, notes) + "".join(_html(*section) for section in sections))
     return table
 
 
 def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.DataFrame, data_dir: Path,
                 prediction_dirs: dict[tuple[str, int], Path], splits: pd.DataFrame, out_dir: Path,
                 overlay_samples: int = 4, instance_summary: pd.DataFrame | None = None,
-                stats: pd.DataFrame | None = None) -> None:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot_dice_by_architecture(summary, metrics, out_dir / FIGURES[0])
-    plot_dice_by_class(metrics, out_dir / FIGURES[1])
-    plot_training_curves(histories, out_dir / FIGURES[2])
-    plot_overlays(metrics, data_dir, prediction_dirs, splits, overlay_samples, out_dir / FIGURES[3])
-    empty_stats = pd.DataFrame(columns=["kind", "metric", "target", "arch", "arch_b", "n", "estimate", "ci_low",
-                                        "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
-    comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
-                      stats if stats is not None else empty_stats, out_dir)
+                stats: pd.DataFrame | None = None, scope: Scope | None = None) -> None:
+    """Figures and tables of a run; ``scope`` (cellbench.scope.resolve of the classes and the
+    evaluate section) says in the tables what was scored and which defaults were left out."""
+    with staged_dir(Path(out_dir), [data_dir]) as stage:
+        plot_dice_by_architecture(summary, metrics, stage / FIGURES[0])
+        plot_dice_by_class(metrics, stage / FIGURES[1])
+        plot_training_curves(histories, stage / FIGURES[2])
+        plot_overlays(metrics, data_dir, prediction_dirs, splits, overlay_samples, stage / FIGURES[3])
+        empty_stats = pd.DataFrame(columns=["kind", "metric", "target", "arch", "arch_b", "n", "estimate", "ci_low",
+                                            "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
+        comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
+                          stats if stats is not None else empty_stats, stage, scope)

@@ -44,6 +44,8 @@ rule report:
             "dataset",
             "results",
             "report",
+            "classes",
+            "evaluate",
             train={"architectures": ARCHS},
             split={"folds": len(FOLDS)},
         ),
