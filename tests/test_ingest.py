@@ -166,3 +166,20 @@ def test_labelme_voc_export_reads_as_class_index_pngs(tmp_path):
         reference = np.load(voc / "SegmentationClassNpy" / f"{name}.npy")
         assert np.array_equal(read_png(tmp_path / "data" / "masks" / f"{name}.png"),
                               np.where(reference == -1, 255, reference))
+
+
+def test_manifest_records_content_and_perceptual_hashes_and_ingest_warns_of_copies(tmp_path, caplog):
+    from conftest import CELL, write_labelme
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    for name in ("a", "b", "c"):
+        write_labelme(tmp_path, [CELL], name=name)
+        Image.fromarray(picture if name != "c" else picture[::-1]).save(tmp_path / f"{name}.png")
+    write_labelme(tmp_path, [CELL], name="a (copy)", imagePath="a.png", image=False)
+    manifest = ingest(make_config(tmp_path), tmp_path / "data").set_index("sample_id")
+    content, perceptual = manifest["content_hash"], manifest["perceptual_hash"]
+    assert content["a"] == content["a (copy)"] == content["b"] != content["c"]
+    assert perceptual["a"] == perceptual["b"] != perceptual["c"]
+    assert content["a"] == hashlib.sha256(b"|u1(20, 30, 3)" + picture.tobytes()).hexdigest()
+    assert f"exact duplicates (identical pixels): {tmp_path / 'a.json'}, {tmp_path / 'a (copy).json'}, " \
+           f"{tmp_path / 'b.json'}: they will be grouped into one fold" in caplog.text

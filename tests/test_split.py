@@ -1,3 +1,6 @@
+import logging
+
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -77,3 +80,75 @@ def test_metadata_path_defaults_to_the_demo_table_only_for_the_demo():
         "results/d/demo_input/cell_types.csv"
     assert metadata_path(configuration.complete({"data": {"demo": False, "annotations": "x"}})) is None
     assert metadata_path(configuration.complete({"split": {"metadata": "m.csv"}})) == "m.csv"
+
+
+# ---- copies of one image share a group ----
+
+def hashed_manifest(n, copies=(), near=()):
+    """n samples with distinct random hashes; ``copies``: (i, j) with identical pixels, ``near``:
+    (i, j) whose perceptual hashes differ in 5 bits."""
+    rng = np.random.default_rng(3)
+    content = [f"{i:064x}" for i in range(n)]
+    perceptual = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(n)]
+    for i, j in copies:
+        content[j], perceptual[j] = content[i], perceptual[i]
+    for i, j in near:
+        bits = np.unpackbits(np.frombuffer(bytes.fromhex(perceptual[i]), np.uint8))
+        bits[[3, 50, 100, 150, 200]] ^= 1
+        perceptual[j] = np.packbits(bits).tobytes().hex()
+    table = manifest(n)
+    table["content_hash"], table["perceptual_hash"] = content, perceptual
+    return table
+
+
+def same_fold(splits, *ids):
+    return splits.set_index("sample_id").loc[list(ids), "fold"].nunique() == 1
+
+
+def test_exact_copies_share_a_group_named_after_the_smallest(caplog):
+    caplog.set_level(logging.INFO, logger="cellbench")
+    table = hashed_manifest(12, copies=[(4, 9), (4, 11)])
+    for seed in range(10):
+        for folds in (2, 3, 4, 5):
+            splits = make_splits(table, split_config(seed=seed, folds=folds))
+            assert same_fold(splits, "005", "010", "012")
+    by_id = splits.set_index("sample_id")["group"]
+    assert by_id[["005", "010", "012"]].tolist() == ["005"] * 3 and by_id.nunique() == 10
+    assert "merged group 005: groups 005, 010, 012 hold copies of one image (identical pixels: 005 = 010 = 012)" \
+        in caplog.text
+
+
+def test_copies_merge_with_group_column_groups(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="cellbench")
+    csv = tmp_path / "meta.csv"
+    patients = ["p1", "p1", "p2", "p2", "p3", "p3", "p4", "p4", "p5", "p5", "p6", "p6"]
+    csv.write_text("id,patient\n" + "".join(f"{i},{p}\n" for i, p in enumerate(patients, start=1)))
+    table = hashed_manifest(12, copies=[(2, 7)], near=[(4, 10)])  # 003 (p2) = 008 (p4); 005 (p3) ~ 011 (p6)
+    splits = make_splits(table, split_config(group_column="patient", folds=2), str(csv))
+    groups = splits.set_index("sample_id")["group"]
+    assert groups.tolist() == ["p1", "p1", "p2", "p2", "p3", "p3", "p2", "p2", "p5", "p5", "p3", "p3"]
+    assert "merged group p2: groups p2, p4 hold copies of one image (identical pixels: 003 = 008)" in caplog.text
+    assert "merged group p3: groups p3, p6 hold copies of one image (near duplicates: 005 ~ 011 (distance 5))" \
+        in caplog.text
+    for seed in range(10):
+        splits = make_splits(table, split_config(group_column="patient", folds=2, seed=seed), str(csv))
+        assert same_fold(splits, "003", "004", "007", "008") and same_fold(splits, "005", "006", "011", "012")
+
+
+def test_near_duplicates_apart_when_not_grouped_but_exact_copies_together(caplog):
+    caplog.set_level(logging.INFO, logger="cellbench")
+    table = hashed_manifest(12, copies=[(0, 1)], near=[(2, 3)])
+    together = make_splits(table, split_config(group_near_duplicates=True))
+    assert together["group"].nunique() == 10
+    caplog.clear()
+    apart = [make_splits(table, split_config(group_near_duplicates=False, seed=seed)) for seed in range(10)]
+    assert all(s["group"].nunique() == 11 and same_fold(s, "001", "002") for s in apart)
+    assert not all(same_fold(s, "003", "004") for s in apart)
+    assert "near duplicates 003 ~ 004 (distance 5) are not grouped: split.group_near_duplicates is false" in caplog.text
+
+
+def test_manifest_without_hashes_warns_and_splits_by_image(caplog):
+    splits = make_splits(manifest(9), split_config())
+    assert splits["group"].tolist() == [f"{i:03d}" for i in range(1, 10)]
+    assert "no content_hash / perceptual_hash columns" in caplog.text
+    assert make_splits(hashed_manifest(9), split_config())["fold"].equals(splits["fold"])  # no copies: same split

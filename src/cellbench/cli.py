@@ -100,15 +100,17 @@ def cmd_validate(args, settings: Settings):
         config["data"].update(annotations=str(args.annotations), demo=False)
     if args.format:
         config["data"]["format"] = args.format
-    good, problems = ingest.find_problems(config)
-    for problem in problems:
-        print(problem)
-    summary = (f"{good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
+    found = ingest.find_problems(config)
+    problems = found.problems
+    copies = found.duplicate_lines(config["split"]["group_near_duplicates"])
+    for line in [*map(str, problems), *copies]:
+        print(line)
+    summary = (f"{found.good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
                f"({config['data']['format']}: {ingest.annotation_folder(config)})")
     print(summary)
-    if args.out and not problems:
+    if args.out and not problems:  # copies are reported, not errors: split groups them
         with staged_file(Path(args.out)) as tmp:
-            tmp.write_text(summary + "\n")
+            tmp.write_text("".join(f"{line}\n" for line in [summary, *copies]))
     return 1 if problems else 0
 
 
@@ -294,11 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--n-images", type=int, default=demo.N_IMAGES)
     sub.add_argument("--size", type=int, default=128)
     sub.add_argument("--seed", type=int, default=0)
-    sub = step("validate", cmd_validate, "check every annotation like a linter (exit 1 on problems)")
+    sub = step("validate", cmd_validate, "check every annotation like a linter (exit 1 on problems); "
+               "also lists copies of one image (not errors: split puts them into one fold)")
     sub.add_argument("annotations", nargs="?", type=Path,
                      help="annotation folder (or RLE CSV) to check instead of the config's data.annotations")
     sub.add_argument("--format", choices=["labelme", "grey_masks", "class_index_png", "instance_folders", "rle_csv"])
-    sub.add_argument("--out", help="write the one-line summary here when there is no problem")
+    sub.add_argument("--out", help="write the summary line (and the copies found) here when there is no problem")
     step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest").add_argument("--out")
     sub = step("split", cmd_split, "grouped (stratified) K-fold split -> splits.parquet")
     sub.add_argument("--manifest")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellbench import classmasks, instancemasks, labelmaps, labelme
+from cellbench import classmasks, duplicates, instancemasks, labelmaps, labelme
 from cellbench.classmaps import IGNORE_INDEX
 from cellbench.errors import InputError, InputProblem
 from cellbench.fsutil import staged_dir
@@ -206,11 +206,41 @@ def _samples(config: dict, problems: list[InputProblem]):
     yield from _READERS[config["data"]["format"]](files, config, problems)
 
 
-def find_problems(config: dict) -> tuple[int, list[InputProblem]]:
-    """Check every input as ingest would, writing nothing: (number of good samples, problems)."""
+@dataclass
+class Findings:
+    """What validate found: the number of good samples, the problems (errors), and the copies among
+    the good samples (not errors: split groups them)."""
+
+    good: int
+    problems: list[InputProblem]
+    duplicates: duplicates.Duplicates
+    names: dict[str, str]  # sample id -> how to name it (its file)
+
+    def duplicate_lines(self, group_near_duplicates: bool = True) -> list[str]:
+        return duplicates.report_lines(self.duplicates, self.names, group_near_duplicates)
+
+
+def _sample_names(samples: list[tuple[str, Path]]) -> dict[str, str]:
+    """Sample id -> its source file, with the id added where several samples share one file (a CSV)."""
+    per_source: dict[Path, int] = {}
+    for _, source in samples:
+        per_source[source] = per_source.get(source, 0) + 1
+    return {sample_id: str(source) if per_source[source] == 1 else f"{source} [{sample_id}]"
+            for sample_id, source in samples}
+
+
+def find_problems(config: dict) -> Findings:
+    """Check every input as ingest would, writing nothing: the good samples, the problems, and the
+    exact and near duplicates among the good samples."""
     problems: list[InputProblem] = []
-    good = sum(1 for _ in _samples(config, problems))
-    return good, problems
+    ids, sources, content, perceptual = [], [], [], []
+    for sample in _samples(config, problems):
+        ids.append(sample.sample_id)
+        sources.append(sample.source)
+        content.append(duplicates.content_hash(sample.image.rgb))
+        perceptual.append(duplicates.perceptual_hash(sample.image.rgb))
+    return Findings(len(ids), problems, duplicates.find(ids, content, perceptual),
+                    _sample_names(list(zip(ids, sources, strict=True))))
 
 
 def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
@@ -238,9 +268,21 @@ def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
             raise InputError(problems)
         manifest = pd.DataFrame(rows)
         manifest.insert(0, "dataset", config["dataset"])
+        _log_duplicates(manifest)
         manifest.to_parquet(stage / "manifest.parquet", index=False)
     log.info("ingested %d images into %s", len(manifest), out_dir)
     return manifest
+
+
+def _log_duplicates(manifest: pd.DataFrame) -> None:
+    """Warn about copies (ingest's settings do not say whether split groups near-duplicates)."""
+    if manifest.empty:
+        return
+    found = duplicates.find(manifest["sample_id"].tolist(), manifest["content_hash"].tolist(),
+                            manifest["perceptual_hash"].tolist())
+    names = _sample_names(list(zip(manifest["sample_id"], manifest["source"], strict=True)))
+    for line in duplicates.report_lines(found, names, group_near_duplicates=None):
+        log.warning("%s", line)
 
 
 def _manifest_row(sample: Sample, name: str, classes: list[str]) -> dict:
@@ -258,6 +300,8 @@ def _manifest_row(sample: Sample, name: str, classes: list[str]) -> dict:
         "n_stray_pixels": sample.n_stray_pixels,
         "source_mode": sample.image.source_mode,
         "intensity_scale": sample.image.intensity_scale,
+        "content_hash": duplicates.content_hash(sample.image.rgb),
+        "perceptual_hash": duplicates.perceptual_hash(sample.image.rgb),
     }
     row.update({f"pixels_{name}": int(counts[i]) for i, name in enumerate(classes)})
     row["pixels_ignored"] = int(counts[IGNORE_INDEX])

@@ -1,14 +1,24 @@
-"""Seeded K-fold split grouped by source image, optionally stratified by a per-image label."""
+"""Seeded K-fold split grouped by source image, optionally stratified by a per-image label.
+
+Copies of one image always share a group: identical decoded pixels (the manifest's content_hash)
+and, with split.group_near_duplicates, near-duplicates (perceptual_hash within the threshold of
+cellbench.duplicates). A manifest without these columns (written before they existed) is split
+without that grouping, with a warning.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cellbench import duplicates
 from cellbench.errors import InputError, InputProblem
 from cellbench.layout import Layout
+
+log = logging.getLogger(__name__)
 
 
 def metadata_path(config: dict) -> str | None:
@@ -136,6 +146,53 @@ def make_splits(manifest: pd.DataFrame, split: dict, metadata: str | None = None
         raise ValueError(f"split.stratify_column / group_column ({split['stratify_column']!r} / "
                          f"{split['group_column']!r}) need split.metadata, a CSV with one row per image; "
                          "set them to null to split without metadata")
+    groups = merge_copies(manifest, groups, split.get("group_near_duplicates", True))
     folds = assign_folds(groups, strata, split["folds"], split["seed"])
     return pd.DataFrame({"sample_id": sample_ids, "group": groups.values,
                          "stratum": strata.values, "fold": folds.values})
+
+
+def merge_copies(manifest: pd.DataFrame, groups: pd.Series, near_duplicates: bool = True) -> pd.Series:
+    """``groups`` (one label per manifest row) with every group that shares a copy of an image merged:
+    samples with identical pixels, and near-duplicates when ``near_duplicates``. A merged group is
+    named after the smallest label it contains (so that groups without copies keep their names);
+    each merge is logged."""
+    labels = groups.astype(str).tolist()
+    if not {"content_hash", "perceptual_hash"} <= set(manifest.columns):
+        log.warning("the manifest has no content_hash / perceptual_hash columns (it was written by an older "
+                    "cellbench): copies of one image are NOT grouped into one fold; rerun ingest to group them")
+        return pd.Series(labels, dtype=str)
+    ids = manifest["sample_id"].astype(str).tolist()
+    found = duplicates.find(ids, manifest["content_hash"].tolist(), manifest["perceptual_hash"].tolist())
+    row = {sample_id: i for i, sample_id in enumerate(ids)}
+    sets = duplicates.UnionFind(len(ids))
+    first_of_label: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        sets.union(first_of_label.setdefault(label, i), i)
+    reasons: list[tuple[int, str]] = []
+    for members in found.exact:
+        for other in members[1:]:
+            sets.union(row[members[0]], row[other])
+        reasons.append((row[members[0]], f"identical pixels: {' = '.join(members)}"))
+    for pair in found.near:
+        if near_duplicates:
+            sets.union(row[pair.a], row[pair.b])
+            reasons.append((row[pair.a], f"near duplicates: {pair.a} ~ {pair.b} (distance {pair.distance})"))
+        else:
+            log.info("near duplicates %s ~ %s (distance %d) are not grouped: split.group_near_duplicates is false",
+                     pair.a, pair.b, pair.distance)
+    roots = sets.components()
+    members_of: dict[int, list[int]] = {}
+    for i, root in enumerate(roots):
+        members_of.setdefault(root, []).append(i)
+    name = {root: min(labels[i] for i in members) for root, members in members_of.items()}
+    n_merged = 0
+    for root, members in sorted(members_of.items(), key=lambda item: name[item[0]]):
+        joined = sorted({labels[i] for i in members})
+        if len(joined) > 1:
+            n_merged += 1
+            why = "; ".join(text for i, text in reasons if roots[i] == root)
+            log.info("merged group %s: groups %s hold copies of one image (%s)", name[root], ", ".join(joined), why)
+    if n_merged:
+        log.info("%d merged groups (copies of one image share a fold)", n_merged)
+    return pd.Series([name[root] for root in roots], dtype=str)

@@ -1,5 +1,5 @@
-# Demo data (optional), validation (every problem of every file, like a linter) and ingest:
-# annotations -> images, class maps, instance maps, manifest.
+# Demo data (optional), validation (every problem of every file, like a linter; copies of one image
+# are listed, not errors) and ingest: annotations -> images, class maps, instance maps, manifest.
 
 if config["data"]["demo"]:
 
@@ -25,7 +25,15 @@ rule validate:
     output:
         L.validation,
     params:
-        settings=settings("dataset", "results", "data", "classes", "class_priority"),
+        # group_near_duplicates: validate says whether near-duplicate images will share a fold
+        settings=settings(
+            "dataset",
+            "results",
+            "data",
+            "classes",
+            "class_priority",
+            split={"group_near_duplicates": config["split"]["group_near_duplicates"]},
+        ),
     log:
         L.log("validate"),
     conda:
