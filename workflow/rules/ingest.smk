@@ -45,7 +45,8 @@ rule validate:
 rule ingest:
     input:
         ingest_inputs,
-        L.validation,
+        # validate runs first; rerunning it alone (e.g. a changed report wording) does not re-ingest
+        ancient(L.validation),
     output:
         directory(L.data),
     params:
