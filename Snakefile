@@ -27,9 +27,13 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 
 
+onstart:
+    # every architecture built on the meta device: unknown encoders and crop sizes fail before any job
+    preflight.check_models(config)
+
 
 rule all:
-    localrule: True
+    default_target: True
     input:
         all_targets(),
-    default_target: True
+    localrule: True

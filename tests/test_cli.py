@@ -1,6 +1,7 @@
 import json
 
 import pandas as pd
+import pytest
 from conftest import REPO, relabelled
 
 from cellbench.cli import main
@@ -86,3 +87,61 @@ def test_evaluate_one_class_named_cell_with_the_default_settings(tmp_path, demo_
     assert main(["evaluate", "--config-json", json.dumps(settings), *paths, *outputs]) == 2
     assert ("cellbench evaluate: error: evaluate.regions.whole: no class 'membrane' in classes "
             "[background, cell]") in capsys.readouterr().err
+
+
+def _snapshot(folder):
+    return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*"))
+
+
+def test_demo_never_replaces_a_users_folder(tmp_path, capsys, monkeypatch):
+    (tmp_path / "thesis.tex").write_text("precious")
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(tmp_path)
+    assert main(["demo", "--out", ".", "--config-json", "{}"]) == 1
+    assert "holds files cellbench did not write" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before
+
+
+def test_export_labelme_refuses_to_write_over_its_inputs(tmp_path, demo_data, capsys):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for name in ("demo_00", "demo_01"):
+        (masks / f"{name}.png").write_bytes((demo_data / "masks" / f"{name}.png").read_bytes())
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("demo_00", "demo_01"):
+        (images / f"{name}.png").write_bytes((demo_data / "images" / f"{name}.png").read_bytes())
+    before = _snapshot(tmp_path)
+    for out in (images, masks, tmp_path):
+        status = main(["export-labelme", "--config-json", "{}", "--masks", str(masks), "--images", str(images),
+                       "--out", str(out)])
+        assert status == 1 and "is (or contains) the input" in capsys.readouterr().err
+    assert _snapshot(tmp_path) == before
+    assert main(["export-labelme", "--config-json", "{}", "--masks", str(masks), "--images", str(images),
+                 "--out", str(tmp_path / "labelme")]) == 0
+    assert len(list((tmp_path / "labelme").glob("*.json"))) == 2
+
+
+def test_settings_are_exactly_what_was_sent(tmp_path, demo_data, capsys):
+    """--settings fills in nothing: a step that reads a setting its rule did not send stops with the
+    setting's name instead of silently using the default."""
+    status = main(["augment", "--settings", json.dumps({"dataset": "x"}), "--data", str(demo_data),
+                   "--out", str(tmp_path / "aug")])
+    assert status == 2 and "setting augment.rotations was not sent to this step" in capsys.readouterr().err
+    assert main(["augment", "--settings", json.dumps({"augment": {"rotations": 0}})]) == 2
+    assert "augment/rotations" in capsys.readouterr().err
+
+
+def test_only_configuration_errors_lose_their_traceback(monkeypatch, capsys):
+    import numpy as np
+
+    from cellbench import cli
+
+    def bug(args, settings):
+        np.zeros(2).reshape(3)  # a ValueError from deep inside numpy is a bug, not a configuration error
+
+    parser = cli.build_parser()
+    parser._subparsers._group_actions[0].choices["split"].set_defaults(func=bug)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        main(["split", "--config-json", "{}"])

@@ -1,19 +1,85 @@
+import errno
+import os
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
-from cellbench.fsutil import staged_dir, staged_file, write_parquet
+from cellbench import fsutil
+from cellbench.errors import OutputError
+from cellbench.fsutil import MARKER, remove_leftovers, save_torch, staged_dir, staged_file, write_parquet
 
 
 def test_staged_dir_replaces_only_on_success(tmp_path):
     final = tmp_path / "out"
     with staged_dir(final) as stage:
         (stage / "a").write_text("1")
-    assert (final / "a").read_text() == "1"
+    assert (final / "a").read_text() == "1" and (final / MARKER).is_file()
     with pytest.raises(RuntimeError), staged_dir(final) as stage:
         (stage / "b").write_text("half")
         raise RuntimeError("boom")
-    assert sorted(p.name for p in final.iterdir()) == ["a"]
+    assert sorted(p.name for p in final.iterdir()) == [MARKER, "a"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left behind
+
+
+def _tree(folder):
+    return sorted((str(p.relative_to(folder)), p.read_bytes() if p.is_file() else b"") for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("content", ["user files", "a file"])
+def test_a_folder_cellbench_did_not_write_is_never_replaced(tmp_path, content):
+    final = tmp_path / "mine"
+    if content == "a file":
+        final.write_text("precious")
+    else:
+        final.mkdir()
+        (final / "notes.txt").write_text("precious")
+        (final / "sub").mkdir()
+    before = _tree(tmp_path)
+    with pytest.raises(OutputError, match="choose another output folder"), staged_dir(final) as stage:
+        (stage / "x").write_text("1")
+    assert _tree(tmp_path) == before
+
+
+def test_an_output_that_is_or_contains_an_input_is_refused(tmp_path):
+    images = tmp_path / "project" / "images"
+    images.mkdir(parents=True)
+    (images / "a.png").write_bytes(b"png")
+    before = _tree(tmp_path)
+    for out in (images, tmp_path / "project", tmp_path):
+        with pytest.raises(OutputError, match="is \\(or contains\\) the input"), staged_dir(out, [images]):
+            pass
+    assert _tree(tmp_path) == before
+
+
+def test_an_empty_folder_is_used(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with staged_dir(tmp_path / "empty") as stage:
+        (stage / "x").write_text("1")
+    assert (tmp_path / "empty" / "x").read_text() == "1"
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_nothing_else(tmp_path):
+    """A process killed while writing leaves its staging folder and partial file; the next run of the
+    same output removes exactly those (dead process, this host), not a live one's or a stranger's."""
+    code = ("import os, sys; from pathlib import Path; from cellbench.fsutil import staged_dir, staged_file\n"
+            "d = staged_dir(Path(sys.argv[1]) / 'data'); stage = d.__enter__(); (stage / 'half').write_text('x')\n"
+            "f = staged_file(Path(sys.argv[1]) / 'model.pt'); tmp = f.__enter__(); tmp.write_text('half')\n"
+            "os._exit(9)\n")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 2 and all("cellbench-" in name for name in left)
+    live = tmp_path / f".data.cellbench-staging.{fsutil._owner()}.abc"  # this (running) process's
+    live.mkdir()
+    stranger = tmp_path / ".data.backup"
+    stranger.mkdir()
+    assert len(remove_leftovers(tmp_path / "data")) == 1
+    assert len(remove_leftovers(tmp_path / "model.pt")) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, stranger.name])
+    with staged_dir(tmp_path / "data") as stage:  # a real write cleans up the same way
+        (stage / "x").write_text("1")
+    assert live.is_dir() and stranger.is_dir()
 
 
 def test_staged_file_is_atomic(tmp_path):
@@ -25,3 +91,30 @@ def test_staged_file_is_atomic(tmp_path):
     write_parquet(pd.DataFrame({"a": [1]}), tmp_path / "x.parquet")
     assert pd.read_parquet(tmp_path / "x.parquet")["a"].tolist() == [1]
     assert oct((tmp_path / "x.parquet").stat().st_mode & 0o777) != oct(0o600)  # umask, not mkstemp's 0600
+
+
+def test_a_full_disk_keeps_the_old_checkpoint_and_says_so(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    save_torch({"epoch": 1}, path)
+    old = path.read_bytes()
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, file, mode):
+            self.handle = real_open(file, mode)
+
+        def write(self, data):
+            self.handle.write(bytes(data)[:10])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    monkeypatch.setattr(fsutil, "open", FullDisk, raising=False)
+    with pytest.raises(OutputError, match="No space left on device.*disk is full.*previous file is kept"):
+        save_torch({"epoch": 2}, path)
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no partial file left

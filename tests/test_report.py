@@ -12,7 +12,8 @@ from cellbench.report import FIGURES, TABLES, choose_overlay_samples, colourise,
 from cellbench.scope import resolve
 
 
-def test_report_from_a_small_run(demo_data, tmp_path):
+@pytest.mark.parametrize("selection", ["last", "scored_fold_best"])
+def test_report_from_a_small_run(demo_data, tmp_path, selection):
     manifest = pd.read_parquet(demo_data / "manifest.parquet")
     samples = manifest["sample_id"].tolist()[:6]
     splits = pd.DataFrame({"sample_id": samples, "fold": [0, 0, 0, 1, 1, 1]})
@@ -23,13 +24,15 @@ def test_report_from_a_small_run(demo_data, tmp_path):
             folder = tmp_path / arch / str(fold)
             folder.mkdir(parents=True)
             prediction_dirs[(arch, fold)] = folder
-            histories += [{"arch": arch, "fold": fold, "epoch": e, "train_loss": 1 / e,
-                           "val_dice_fg": 0.5 + e / 10, "best": e == 2} for e in (1, 2)]
+            histories += [{"arch": arch, "fold": fold, "epoch": e, "train_loss": 1 / e, "selection": selection,
+                           "selection_dice_fg": 0.5 + e / 10 if selection != "last" else np.nan,
+                           "monitor_dice_fg": 0.4 + e / 10 if selection != "scored_fold_best" else np.nan,
+                           "selected": e == 2} for e in (1, 2)]
             for sample in splits.loc[splits["fold"] == fold, "sample_id"]:
                 truth = np.asarray(Image.open(demo_data / "masks" / f"{sample}.png"))
                 write_png(truth, folder / f"{sample}.png")
                 for name in ("cytoplasm", "nucleus", "cell"):
-                    rows.append({"dataset": "demo", "arch": arch, "encoder": "r", "fold": fold,
+                    rows.append({"dataset": "demo", "arch": arch, "encoder": "r", "selection": selection, "fold": fold,
                                  "sample_id": sample, "class": name, "is_region": name == "cell",
                                  "tp": 1, "fp": 0, "fn": 0, "dice": rng.uniform(0.5, 1), "iou": 0.5})
     metrics = pd.DataFrame(rows)
@@ -43,12 +46,17 @@ def test_report_from_a_small_run(demo_data, tmp_path):
     for name in TABLES:
         assert "foreground_mean" in (out / name).read_text()
     sections = {part.split("\n", 1)[0]: part for part in (out / "model_comparison.md").read_text().split("## ")[1:]}
-    assert list(sections) == ["What was scored", "Semantic segmentation (cross-validated Dice)",
+    caution = " — OPTIMISTIC (epoch selected on the scored fold)" if selection == "scored_fold_best" else ""
+    assert list(sections) == ["What was scored", "Protocol" + caution,
+                              "Semantic segmentation (cross-validated Dice)" + caution,
                               "Instances (none scored)", "95 % confidence intervals", "Paired comparisons"]
+    assert f"| {selection} |" in sections["Protocol" + caution]
+    assert ("scored fold itself" in sections["Protocol" + caution]) is (selection == "scored_fold_best")
+    assert (out / ".cellbench-output").is_file()
     assert "Classes: cytoplasm, nucleus. Regions: cell. Object types: none." in sections["What was scored"]
     rows_of = {title: [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
                for title, text in sections.items()}
-    assert len(rows_of["Semantic segmentation (cross-validated Dice)"]) == 2  # one row per architecture
+    assert len(rows_of["Semantic segmentation (cross-validated Dice)" + caution]) == 2  # one row per architecture
     assert len(rows_of["95 % confidence intervals"]) == 2 * 4  # architectures x (3 classes/regions + mean)
     assert len(rows_of["Paired comparisons"]) == 4  # one pair per target
     assert "<h2>Paired comparisons</h2>" in (out / "model_comparison.html").read_text()
@@ -97,7 +105,8 @@ def test_tables_name_what_was_scored(demo_data, tmp_path, classes, lookup, headi
                       stats.compare(stats.per_image_values(metrics, instances, objects), 100), tmp_path, scope)
     markdown, page = (tmp_path / "model_comparison.md").read_text(), (tmp_path / "model_comparison.html").read_text()
     sections = sections_of(markdown)
-    assert list(sections)[:3] == ["What was scored", "Semantic segmentation (cross-validated Dice)", heading]
+    assert list(sections)[:4] == ["What was scored", "Protocol", "Semantic segmentation (cross-validated Dice)",
+                                  heading]
     instance_rows = [line for line in sections[heading].splitlines() if line.startswith("| ")][1:]  # no header
     assert len(instance_rows) == 2 * (len(heading.split(",")))  # architectures x object types
     assert f"<h2>{heading}</h2>" in page and "cells, nuclei" not in markdown + page

@@ -24,10 +24,10 @@ def test_stop_signal_only_sets_a_flag_while_active():
 
 
 def test_state_of_other_settings_is_not_resumed(tmp_path):
-    resume.save_state(tmp_path, {"config_hash": "a", "x": torch.ones(2)})
+    resume.save_state(tmp_path, {"identity": "a", "trainer": {"x": torch.ones(2)}, "progress": {}})
     assert resume.load_state(tmp_path, "b") is None
     state = resume.load_state(tmp_path, "a")
-    assert torch.equal(state["x"], torch.ones(2)) and "torch" in state["rng"]
+    assert torch.equal(state["trainer"]["x"], torch.ones(2)) and "torch" in state["rng"]
     resume.clear_state(tmp_path)
     assert resume.load_state(tmp_path, "a") is None
 
@@ -87,3 +87,47 @@ def test_sigterm_mid_epoch_then_rerun_resumes_and_ends_like_an_uninterrupted_run
     straight_model, _ = models.load_checkpoint(tmp_path / "straight" / "model.pt")
     for (name, a), b in zip(resumed_model.state_dict().items(), straight_model.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-5), name
+
+
+def test_an_unreadable_or_foreign_state_is_named_and_ignored(tmp_path, caplog):
+    path = tmp_path / resume.RESUME_FILE
+    resume.save_state(tmp_path, {"identity": "a", "trainer": {}, "progress": {}})
+    path.write_bytes(path.read_bytes()[:100])  # truncated by a kill or a full disk
+    assert resume.load_state(tmp_path, "a") is None
+    assert str(path) in caplog.text and "cannot be read" in caplog.text
+    torch.save({"weights": torch.ones(1)}, path)  # someone else's file
+    assert resume.load_state(tmp_path, "a") is None
+    assert "not a cellbench training state" in caplog.text
+
+
+def test_the_resume_identity_is_a_digest_of_the_real_inputs(demo_data, demo_raw, fold_inputs, tmp_path):
+    """A state saved before a change of split, augmentation, data or model settings is not resumed; a
+    change of threads or of how often states are saved does not matter."""
+    from cellbench.settings import Settings
+    from cellbench.variants import VariantStore
+
+    splits = pd.read_parquet(fold_inputs / "splits.parquet")
+    manifest = pd.read_parquet(demo_data / "manifest.parquet").set_index("sample_id")
+    store = VariantStore(fold_inputs / "augmented")
+
+    def identity(config=None, splits=splits, variants=store.manifest):
+        settings = Settings.build(config or make_config(demo_raw, train=TRAIN))
+        plan = train.plan_fold(splits, 0, "last", 0.2, 0)
+        rows = variants[variants["sample_id"].isin(plan.train_ids)]
+        return train.run_identity(settings, "Unet", plan, manifest, rows)
+
+    base = identity()
+    assert identity() == base
+    assert identity(make_config(demo_raw, train={**TRAIN, "threads": 2, "resume_every_minutes": 1})) == base
+    assert identity(make_config(demo_raw, train={**TRAIN, "learning_rate": 0.01})) != base
+    moved = splits.copy()
+    moved.loc[moved["fold"].eq(1).idxmax(), "fold"] = 0  # one training image now in the scored fold
+    assert identity(splits=moved) != base
+    rotated = store.manifest.assign(angle=store.manifest["angle"] + 1.0)  # other augmentation
+    assert identity(variants=rotated) != base
+    edited = manifest.copy()
+    edited.iloc[0, edited.columns.get_loc("n_objects")] += 1  # other annotations of a training image
+    assert train.run_identity(Settings.build(make_config(demo_raw, train=TRAIN)), "Unet",
+                              train.plan_fold(splits, 0, "last", 0.2, 0), edited,
+                              store.manifest[store.manifest["sample_id"].isin(
+                                  train.plan_fold(splits, 0, "last", 0.2, 0).train_ids)]) != base

@@ -133,3 +133,60 @@ def test_demo_mode_generates_its_data_and_reruns_on_an_edited_annotation(tmp_pat
     annotation.write_text(json.dumps(doc))
     jobs = planned_jobs(snakemake(tmp_path, "-n", configfile="tiny.yaml"))
     assert "demo_dataset" not in jobs and jobs["ingest"] == 1 and jobs["train"] == 2
+
+
+HOSTILE_RESULTS = "my results/it's \"quoted\" $(touch PWNED) ; `touch PWNED2` & é ü 細胞 | x"
+
+
+def test_results_path_with_shell_characters_runs_and_writes_only_there(tmp_path):
+    """Every path, wildcard and param reaches the shell quoted: a results folder named with spaces,
+    quotes, $(), backticks, ;, &, | and unicode runs, and nothing is created outside it."""
+    demo.generate(tmp_path / "annotations", n_images=6, size=64, seed=5)
+    config = tiny_config(tmp_path / "annotations", epochs=1)
+    config["results"] = HOSTILE_RESULTS
+    config["train"]["architectures"] = ["Unet"]
+    config["evaluate"] = {"bootstrap_resamples": 100, "object_hausdorff": False}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    dry = snakemake(tmp_path, "-n", "-p")
+    assert "cellbench train" in dry and "PWNED" in dry  # the name is printed, quoted, never run
+    snakemake(tmp_path)
+    root = tmp_path / HOSTILE_RESULTS / "tiny"
+    assert (root / "summary.parquet").is_file() and (root / "report" / "model_comparison.md").is_file()
+    after = sorted(p.name for p in tmp_path.iterdir() if p.name != ".snakemake")
+    assert after == sorted({*before, HOSTILE_RESULTS.split("/")[0]})
+    assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
+    assert not list(REPO.glob("PWNED*"))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("architectures", ["FPN & touch PWNED #"], "is not one of"),
+    ("architectures", ["DeepLabV3+"], "is not one of"),
+    ("architectures", ["Unet", "Unet"], "non-unique"),
+])
+def test_architecture_names_are_checked_before_anything_runs(tmp_path, key, value, message):
+    demo.generate(tmp_path / "annotations", n_images=4, size=64, seed=5)
+    config = tiny_config(tmp_path / "annotations", epochs=1)
+    config["train"][key] = value
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                             str(REPO / "config.yaml"), str(tmp_path / "config.yaml"), "--cores", "1"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists() and not list(tmp_path.rglob("PWNED*"))
+
+
+def test_model_checks_fail_in_seconds_before_any_job(tmp_path):
+    """An unknown encoder or a crop size the model cannot take stops the run before ingest."""
+    demo.generate(tmp_path / "annotations", n_images=4, size=64, seed=5)
+    config = tiny_config(tmp_path / "annotations", epochs=1)
+    config["train"].update(encoder="resnet999", architectures=["Unet", "DeepLabV3Plus"], crop_size=72)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                             str(REPO / "config.yaml"), str(tmp_path / "config.yaml"), "--cores", "1"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "resnet999" in output
+    assert not (tmp_path / "results" / "tiny" / "data").exists()

@@ -100,6 +100,10 @@ def cmd_validate(args, settings: Settings):
         config["data"].update(annotations=str(args.annotations), demo=False)
     if args.format:
         config["data"]["format"] = args.format
+    if args.settings is None:  # by hand: the whole configuration is here to check (the workflow checks it itself)
+        from cellbench import preflight
+        for warning in preflight.check(config):
+            print(f"warning: {warning}")
     found = ingest.find_problems(config)
     problems = found.problems
     copies = found.duplicate_lines(config["split"]["group_near_duplicates"])
@@ -112,6 +116,15 @@ def cmd_validate(args, settings: Settings):
         with staged_file(Path(args.out)) as tmp:
             tmp.write_text("".join(f"{line}\n" for line in [summary, *copies]))
     return 1 if problems else 0
+
+
+def cmd_check(args, settings: Settings):
+    from cellbench import preflight
+    config = settings.sent()
+    for warning in preflight.check(config):
+        print(f"warning: {warning}")
+    preflight.check_models(config)
+    print("the configuration can run: folds, classes, evaluation scope and every architecture checked")
 
 
 def cmd_split(args, settings: Settings):
@@ -302,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="annotation folder (or RLE CSV) to check instead of the config's data.annotations")
     sub.add_argument("--format", choices=["labelme", "grey_masks", "class_index_png", "instance_folders", "rle_csv"])
     sub.add_argument("--out", help="write the summary line (and the copies found) here when there is no problem")
+    step("check", cmd_check, "check a configuration in seconds (folds, classes, scope, every model) before a run")
     step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest").add_argument("--out")
     sub = step("split", cmd_split, "grouped (stratified) K-fold split -> splits.parquet")
     sub.add_argument("--manifest")
@@ -343,12 +357,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Logs to whatever sys.stderr is when a record is written (not the stream of the first call)."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one step. Problems with the inputs exit 1 and configuration problems exit 2, each with one
     clear message; anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler], force=True)
     try:
         settings = _load_settings(args)
         status = args.func(args, settings)

@@ -6,11 +6,11 @@ rule augment:
         L.data,
     output:
         directory(L.augmented),
-    params:
-        settings=settings("dataset", "augment"),
     log:
         L.log("augment"),
     conda:
         ENV
+    params:
+        settings=settings("dataset", "augment"),
     shell:
         "python -m cellbench augment --settings {params.settings:q} --data {input:q} --out {output:q} > {log:q} 2>&1"

@@ -4,7 +4,9 @@ import os
 import re
 import shlex
 
-from cellbench import demo
+from snakemake.logging import logger
+
+from cellbench import demo, preflight
 from cellbench.ingest import annotation_folder, input_files
 from cellbench.layout import Layout
 from cellbench.report import FIGURES, TABLES
@@ -20,6 +22,10 @@ shell.prefix(
 
 L = Layout(config["results"], config["dataset"])
 annotation_folder(config)  # a clear error now for an inconsistent data section
+for warning in preflight.check(
+    config
+):  # configuration errors stop here, before any job
+    logger.warning(f"cellbench: {warning}")
 ARCHS = config["train"]["architectures"]
 FOLDS = list(range(config["split"]["folds"]))
 ENV = "../../envs/cellbench.yaml"

@@ -11,18 +11,21 @@ rule evaluate:
         semantic=L.fold_metrics("{arch}", "{fold}"),
         instances=L.fold_instance_metrics("{arch}", "{fold}"),
         objects=L.fold_object_metrics("{arch}", "{fold}"),
+    log:
+        L.log("evaluate", "{arch}", "fold{fold}"),
+    conda:
+        ENV
+    threads: 2
     params:
         settings=settings(
             "dataset",
             "classes",
             "evaluate",
-            train={"encoder": config["train"]["encoder"], "selection": config["train"]["selection"]},
+            train={
+                "encoder": config["train"]["encoder"],
+                "selection": config["train"]["selection"],
+            },
         ),
-    threads: 2
-    log:
-        L.log("evaluate", "{arch}", "fold{fold}"),
-    conda:
-        ENV
     shell:
         "python -m cellbench evaluate --settings {params.settings:q} --arch {wildcards.arch:q} "
         "--fold {wildcards.fold:q} --predictions {input.predictions:q} --data {input.data:q} "
@@ -31,7 +34,6 @@ rule evaluate:
 
 
 rule aggregate:
-    localrule: True
     input:
         expand(L.fold_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
         expand(L.fold_instance_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
@@ -43,12 +45,18 @@ rule aggregate:
         summary=L.summary,
         instance_summary=L.instance_summary,
         stats=L.stats,
-    params:
-        settings=settings("dataset", "results", "evaluate", split={"folds": config["split"]["folds"]},
-                          train={"architectures": ARCHS}),
     log:
         L.log("aggregate"),
+    localrule: True
     conda:
         ENV
+    params:
+        settings=settings(
+            "dataset",
+            "results",
+            "evaluate",
+            split={"folds": config["split"]["folds"]},
+            train={"architectures": ARCHS},
+        ),
     shell:
         "python -m cellbench aggregate --settings {params.settings:q} > {log:q} 2>&1"

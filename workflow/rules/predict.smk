@@ -8,38 +8,38 @@ rule predict:
         splits=L.splits,
     output:
         directory(L.predictions("{arch}", "{fold}")),
+    log:
+        L.log("predict", "{arch}", "fold{fold}"),
+    conda:
+        ENV
+    threads: 1
     params:
         settings=settings(
             "dataset",
             train={"device": config["train"]["device"]},
             evaluate={"objects": config["evaluate"]["objects"]},
         ),
-    threads: 1
-    log:
-        L.log("predict", "{arch}", "fold{fold}"),
-    conda:
-        ENV
     shell:
         "python -m cellbench predict --settings {params.settings:q} --arch {wildcards.arch:q} "
         "--fold {wildcards.fold:q} --checkpoint {input.checkpoint:q} --data {input.data:q} "
         "--splits {input.splits:q} --out {output:q} > {log:q} 2>&1"
 
 
+# On request (`snakemake results/<dataset>/labelme/<arch>`): one architecture's out-of-fold
+# predictions as LabelMe files, to correct in LabelMe instead of drawing from scratch.
 rule export_labelme:
-    """On request (`snakemake results/<dataset>/labelme/<arch>`): one architecture's out-of-fold
-    predictions as LabelMe files, to correct in LabelMe instead of drawing from scratch."""
-    localrule: True
     input:
         predictions=expand(L.predictions("{{arch}}", "{fold}"), fold=FOLDS),
         data=L.data,
     output:
         directory(L.labelme_export("{arch}")),
-    params:
-        settings=settings("dataset", "results", "classes", "class_priority", "split"),
     log:
         L.log("export_labelme", "{arch}"),
+    localrule: True
     conda:
         ENV
+    params:
+        settings=settings("dataset", "results", "classes", "class_priority", "split"),
     shell:
         "python -m cellbench export-labelme --settings {params.settings:q} --arch {wildcards.arch:q} "
         "--out {output:q} > {log:q} 2>&1"

@@ -2,7 +2,6 @@
 
 
 rule report:
-    localrule: True
     input:
         summary=L.summary,
         metrics=L.metrics,
@@ -39,6 +38,11 @@ rule report:
             category="4. Predictions",
         ),
         os.path.join(L.report, "model_comparison.md"),
+    log:
+        L.log("report"),
+    localrule: True
+    conda:
+        ENV
     params:
         settings=settings(
             "dataset",
@@ -50,9 +54,5 @@ rule report:
             split={"folds": len(FOLDS)},
         ),
         out_dir=lambda wildcards, output: os.path.dirname(output[0]),
-    log:
-        L.log("report"),
-    conda:
-        ENV
     shell:
         "python -m cellbench report --settings {params.settings:q} --out {params.out_dir:q} > {log:q} 2>&1"

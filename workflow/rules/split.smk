@@ -2,18 +2,20 @@
 
 
 rule split:
-    localrule: True
     input:
         unpack(split_inputs),
     output:
         L.splits,
-    params:
-        settings=settings("dataset", "results", "split", data={"demo": config["data"]["demo"]}),
-        manifest=lambda wildcards, input: os.path.join(input.data, "manifest.parquet"),
     log:
         L.log("split"),
+    localrule: True
     conda:
         ENV
+    params:
+        settings=settings(
+            "dataset", "results", "split", data={"demo": config["data"]["demo"]}
+        ),
+        manifest=lambda wildcards, input: os.path.join(input.data, "manifest.parquet"),
     shell:
         "python -m cellbench split --settings {params.settings:q} --manifest {params.manifest:q} "
         "--out {output:q} > {log:q} 2>&1"

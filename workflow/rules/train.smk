@@ -4,19 +4,21 @@
 
 if config["train"]["encoder_weights"]:
 
+    # Pretrained encoder weights, downloaded once where there is internet (a local rule);
+    # training jobs then read them offline from the cache.
     rule fetch_weights:
-        """Pretrained encoder weights, downloaded once where there is internet (a local rule);
-        training jobs then read them offline from the cache."""
-        localrule: True
         output:
-            L.weights_marker(config["train"]["encoder"], config["train"]["encoder_weights"]),
+            L.weights_marker(
+                config["train"]["encoder"], config["train"]["encoder_weights"]
+            ),
+        log:
+            L.log("fetch_weights"),
+        localrule: True
+        conda:
+            ENV
         params:
             settings=settings("dataset", "results", "train"),
             cache=L.weights_cache,
-        log:
-            L.log("fetch_weights"),
-        conda:
-            ENV
         shell:
             "python -m cellbench fetch-weights --settings {params.settings:q} --cache {params.cache:q} "
             "--marker {output:q} > {log:q} 2>&1"
@@ -31,22 +33,24 @@ rule train:
     output:
         checkpoint=L.checkpoint("{arch}", "{fold}"),
         history=L.history("{arch}", "{fold}"),
-    params:
-        settings=lambda wildcards: settings("dataset", "classes", train=train_settings()),
-        out_dir=lambda wildcards, output: os.path.dirname(output.checkpoint),
-        resume_dir=lambda wildcards: L.resume_dir(wildcards.arch, wildcards.fold),
-        weights_cache=L.weights_cache,
-    threads: config["train"]["threads"]
-    resources:
-        gpu=1,
-        # a runtime setting like threads, not a parameter: changing it retrains nothing
-        resume_every_seconds=round(60 * config["train"]["resume_every_minutes"]),
     log:
         L.log("train", "{arch}", "fold{fold}"),
     benchmark:
         L.benchmark("train", "{arch}", "fold{fold}")
     conda:
         ENV
+    threads: config["train"]["threads"]
+    resources:
+        gpu=1,
+        # a runtime setting like threads, not a parameter: changing it retrains nothing
+        resume_every_seconds=round(60 * config["train"]["resume_every_minutes"]),
+    params:
+        settings=lambda wildcards: settings(
+            "dataset", "classes", train=train_settings()
+        ),
+        out_dir=lambda wildcards, output: os.path.dirname(output.checkpoint),
+        resume_dir=lambda wildcards: L.resume_dir(wildcards.arch, wildcards.fold),
+        weights_cache=L.weights_cache,
     shell:
         # exec: the training process itself receives SLURM's SIGTERM and saves a resumable state
         "exec python -m cellbench train --settings {params.settings:q} --arch {wildcards.arch:q} "
