@@ -87,7 +87,7 @@ def cmd_demo(args, settings: Settings):
 
 def cmd_ingest(args, settings: Settings):
     from cellbench import ingest
-    manifest = ingest.ingest(settings.sent(), Path(args.out or _layout(settings).data))
+    manifest = ingest.ingest(settings, Path(args.out or _layout(settings).data))
     log.info("%d images, %d objects, %d stray mask pixels", len(manifest), manifest["n_objects"].sum(),
              manifest["n_stray_pixels"].sum())
 
@@ -106,7 +106,9 @@ def cmd_validate(args, settings: Settings):
             print(f"warning: {warning}")
     found = ingest.find_problems(config)
     problems = found.problems
-    copies = found.duplicate_lines(config["split"]["group_near_duplicates"])
+    # the workflow does not send the split settings (changing them must not re-ingest): say what split does
+    copies = found.duplicate_lines(settings.split.group_near_duplicates
+                                   if settings.split.is_sent("group_near_duplicates") else None)
     for line in [*map(str, problems), *copies]:
         print(line)
     summary = (f"{found.good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
@@ -130,9 +132,9 @@ def cmd_check(args, settings: Settings):
 def cmd_split(args, settings: Settings):
     from cellbench import split
     from cellbench.fsutil import write_parquet
-    layout, config = _layout(settings), settings.sent()
+    layout = _layout(settings)
     manifest = pd.read_parquet(_existing(args.manifest or layout.manifest, "ingest"))
-    splits = split.make_splits(manifest, config["split"], split.metadata_path(config))
+    splits = split.make_splits(manifest, settings.split, split.metadata_path(settings))
     write_parquet(splits, Path(args.out or layout.splits))
     log.info("fold sizes: %s", splits.groupby("fold").size().to_dict())
     if settings.split.stratify_column:
@@ -176,18 +178,18 @@ def cmd_predict(args, settings: Settings):
     predict.predict_fold(_existing(args.checkpoint or layout.checkpoint(args.arch, args.fold), "train"),
                          _existing(args.data or layout.data, "ingest"), splits, args.fold,
                          Path(args.out or layout.predictions(args.arch, args.fold)), settings.train.device,
-                         settings.evaluate.sent()["objects"])
+                         settings.evaluate.objects)
 
 
 def cmd_evaluate(args, settings: Settings):
     from cellbench.evaluate import evaluate_predictions
     from cellbench.fsutil import write_parquet
-    layout, config = _layout(settings), settings.sent()
+    layout = _layout(settings)
     splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
     scores = evaluate_predictions(
         _existing(args.data or layout.data, "ingest"),
         _existing(args.predictions or layout.predictions(args.arch, args.fold), "predict"),
-        splits, args.fold, config["classes"], config["evaluate"],
+        splits, args.fold, list(settings.classes), settings.evaluate,
         {"dataset": settings.dataset, "arch": args.arch, "encoder": settings.train.encoder,
          "selection": settings.train.selection},
         threads=args.threads)
@@ -235,7 +237,7 @@ def cmd_report(args, settings: Settings):
                        {(a, k): Path(layout.predictions(a, k)) for a in archs for k in folds},
                        pd.read_parquet(layout.splits), Path(args.out or layout.report),
                        settings.report.overlay_samples, pd.read_parquet(layout.instance_summary),
-                       pd.read_parquet(layout.stats), resolve(list(settings.classes), settings.evaluate.sent()))
+                       pd.read_parquet(layout.stats), resolve(list(settings.classes), settings.evaluate))
 
 
 def cmd_export_labelme(args, settings: Settings):
@@ -257,7 +259,7 @@ def cmd_export_labelme(args, settings: Settings):
                                        "no class-map PNGs to export")])
     image_dir = _existing(args.images or Path(layout.data) / "images", "ingest")
     images = {p.stem: p for p in sorted(image_dir.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES}
-    n = labelme_export.export(masks, images, out, list(settings.classes), settings.sent().get("class_priority"),
+    n = labelme_export.export(masks, images, out, list(settings.classes), settings.class_priority,
                               args.tolerance, inputs=[image_dir, *{m.parent for m in masks}])
     log.info("wrote %d LabelMe files to %s (images in %s)", n, out, image_dir)
 

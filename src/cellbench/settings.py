@@ -9,10 +9,10 @@ Run by hand (`--config FILE`), every default is filled first and every key count
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 from cellbench.errors import ConfigError
@@ -29,27 +29,17 @@ NOT_SENT: Any = _NotSent()
 NOT_MODEL_SETTINGS = ("architectures", "threads", "resume_every_minutes")
 
 
-def _frozen(value):
-    if isinstance(value, Mapping):
-        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
 def _plain(value):
-    """Back to JSON types (mappings -> dicts, tuples -> lists)."""
+    """A copy in JSON types (nested sections as dicts of what was sent)."""
     if isinstance(value, Section):
         return value.sent()
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
+    return copy.deepcopy(value)
 
 
-class Section:
-    """Base of every settings class: frozen fields; a field that was not sent raises when read."""
+class Section(Mapping):
+    """Base of every settings class: frozen fields (each holds its own copy of the value); a field
+    that was not sent raises ConfigError when read, as an attribute or as a key (``settings["train"]
+    ["epochs"]``: the library's functions take these like the plain config mapping)."""
 
     section: ClassVar[str] = ""
     nested: ClassVar[dict[str, type[Section]]] = {}
@@ -76,11 +66,13 @@ class Section:
             if name in cls.nested:
                 built[name] = cls.nested[name].build(values.get(name))
             else:
-                built[name] = _frozen(values[name]) if name in values else NOT_SENT
+                built[name] = copy.deepcopy(values[name]) if name in values else NOT_SENT
         return cls(**built)
 
     def is_sent(self, name: str) -> bool:
-        return object.__getattribute__(self, name) is not NOT_SENT
+        """Whether ``name`` was sent (a nested section: whether any of its settings was)."""
+        value = object.__getattribute__(self, name)
+        return value is not NOT_SENT and not (isinstance(value, Section) and not len(value))
 
     def sent(self) -> dict:
         """The settings that were sent, as plain JSON types (nested sections only if anything was sent)."""
@@ -95,11 +87,31 @@ class Section:
             out[field.name] = plain
         return out
 
+    def __getitem__(self, name: str):
+        if name not in self._names():
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names() and self.is_sent(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._names() if self.is_sent(name))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @classmethod
+    def _names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.sent()!r})"
 
     def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.sent() == other.sent()
+        if isinstance(other, Section):
+            return type(self) is type(other) and self.sent() == other.sent()
+        return isinstance(other, Mapping) and self.sent() == dict(other)
 
     __hash__ = None
 
@@ -146,7 +158,7 @@ class AugmentSettings(Section):
 @_settings
 class TrainSettings(Section):
     section: ClassVar[str] = "train"
-    architectures: tuple[str, ...]
+    architectures: list[str]
     encoder: str
     encoder_weights: str | None
     epochs: int
@@ -177,10 +189,10 @@ class TrainSettings(Section):
 @_settings
 class EvaluateSettings(Section):
     section: ClassVar[str] = "evaluate"
-    regions: Mapping[str, tuple[str, ...]]
+    regions: Mapping[str, list[str]]
     boundary: bool
     objects: Mapping[str, Mapping[str, Any]]
-    thresholds: tuple[float, ...]
+    thresholds: list[float]
     object_hausdorff: bool
     bootstrap_resamples: int
     seed: int
@@ -201,8 +213,8 @@ class Settings(Section):
         "evaluate": EvaluateSettings, "report": ReportSettings}
     dataset: str
     results: str
-    classes: tuple[str, ...]
-    class_priority: tuple[str, ...] | str | None
+    classes: list[str]
+    class_priority: list[str] | str | None
     data: DataSettings
     split: SplitSettings
     augment: AugmentSettings

@@ -29,14 +29,12 @@ rule validate:
     conda:
         ENV
     params:
-        # group_near_duplicates: validate says whether near-duplicate images will share a fold
         settings=settings(
             "dataset",
             "results",
             "data",
             "classes",
             "class_priority",
-            split={"group_near_duplicates": config["split"]["group_near_duplicates"]},
         ),
     shell:
         "python -m cellbench validate --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
@@ -45,8 +43,7 @@ rule validate:
 rule ingest:
     input:
         ingest_inputs,
-        # validate runs first; rerunning it alone (e.g. a changed report wording) does not re-ingest
-        ancient(L.validation),
+        L.validation,
     output:
         directory(L.data),
     log:
