@@ -1,7 +1,9 @@
-"""Shared fixtures: the demo dataset, a small config, and the public data in ../shared/data."""
+"""Shared fixtures: the demo dataset, a small config, the public data in ../shared/data, and the
+reference implementations (Cellpose, nnU-Net v2, LabelMe) that metrics and rasterisation are checked against."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -17,15 +19,35 @@ from cellbench import config as configuration  # noqa: E402
 from cellbench import demo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# CELLBENCH_SHARED_DATA points elsewhere, e.g. at a missing folder to see what runs without the public data
+SHARED_DATA = Path(os.environ.get("CELLBENCH_SHARED_DATA") or REPO.parent / "shared" / "data")
 
 
 def shared(*parts: str) -> Path:
     """A path in ../shared/data, or skip the test when that public data is not here."""
+    __tracebackhide__ = True  # skips are reported at the test's line
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
         pytest.skip(f"public dataset not available: {path} (only present in the development setup)")
     return path
+
+
+REFERENCE_EXTRAS = {"cellpose": "test", "nnunetv2": "test", "labelme": "bench", "imgviz": "bench"}
+
+
+def reference(module_name: str):
+    """Import a reference implementation, or skip the test when its package is not installed; with
+    CELLBENCH_REQUIRE_REFERENCES=1 (as in CI) a missing reference fails the test instead."""
+    __tracebackhide__ = True
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as err:
+        problem = err
+    extra = REFERENCE_EXTRAS.get(module_name.split(".")[0], "test")
+    message = f"reference {module_name} cannot be imported ({problem}; pip install -e '.[{extra}]')"
+    if os.environ.get("CELLBENCH_REQUIRE_REFERENCES") == "1":
+        pytest.fail(f"{message}; CELLBENCH_REQUIRE_REFERENCES=1 makes this a failure", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import reference
 from PIL import Image
 
 from cellbench.images import read_image, read_png, write_png
@@ -41,7 +42,7 @@ def test_exif_orientation_is_applied():
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_every_exif_orientation_as_labelme_applies_it(orientation):
-    lm_utils = pytest.importorskip("labelme.utils", reason="LabelMe is not installed (pip install -e '.[bench]')")
+    lm_utils = reference("labelme.utils")
     rng = np.random.default_rng(orientation)
     pil = Image.fromarray(rng.integers(0, 255, (6, 10, 3), dtype=np.uint8))
     exif = Image.Exif()

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import shared
+from conftest import reference, shared
 from PIL import Image
 
 from cellbench import labelmaps, labelme
@@ -93,7 +93,7 @@ def test_export_writes_files_that_import_with_a_relative_image_path(tmp_path):
 
 
 def test_exported_file_opens_in_labelme(tmp_path):
-    lm = pytest.importorskip("labelme", reason="LabelMe is not installed (pip install -e '.[bench]')")
+    lm = reference("labelme")
     masks, images = write_inputs(tmp_path, cells_map())
     export(masks, images, tmp_path / "out", CLASSES, PRIORITY)
     label_file = lm.LabelFile(filename=str(tmp_path / "out" / "s1.json"))

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import shared
+from conftest import reference, shared
 
 from cellbench import labelmaps, labelme
+from cellbench.classmaps import IGNORE_INDEX, relabel_sequential
 from cellbench.rasterise import Footprint, rasterise
 
 
@@ -74,7 +77,7 @@ def _random_points(rng, shape_type, extent):
 
 @pytest.mark.parametrize("shape_type", SHAPE_TYPES)
 def test_random_shapes_match_labelme_shape_to_mask(shape_type):
-    lm_utils = pytest.importorskip("labelme.utils", reason="LabelMe is not installed (pip install -e '.[bench]')")
+    lm_utils = reference("labelme.utils")
     rng = np.random.default_rng(SHAPE_TYPES.index(shape_type))
     for _ in range(300):
         height, width = (int(v) for v in rng.integers(5, 90, 2))
@@ -85,22 +88,34 @@ def test_random_shapes_match_labelme_shape_to_mask(shape_type):
 
 
 def test_every_primitive_rasterises_as_labelme_does():
-    lm = pytest.importorskip("labelme", reason="LabelMe is not installed (pip install -e '.[bench]')")
+    reference("labelme")
     path = shared("labelme-examples", "primitives") / "primitives.json"
+    assert_rasterised_as_labelme(path, {"rectangle", "circle", "polygon", "line", "point", "linestrip", "mask"})
+
+
+def test_every_primitive_of_the_authored_file_rasterises_as_labelme_does():
+    """tests/data/labelme/primitives.json: every shape type, the image embedded, an ignored rectangle."""
+    reference("labelme")
+    path = Path(__file__).resolve().parent / "data" / "labelme" / "primitives.json"
+    assert_rasterised_as_labelme(path, {*SHAPE_TYPES, "mask"}, ignored=["__ignore__"])
+
+
+def assert_rasterised_as_labelme(path, shape_types, ignored=()):
+    lm = reference("labelme")
     label_file = lm.LabelFile(filename=str(path))
-    labels = list(dict.fromkeys(s["label"] for s in label_file.shapes))
+    labels = list(dict.fromkeys(s["label"] for s in label_file.shapes if s["label"] not in ignored))
     classes = ["_background_", *labels]
     image = lm.utils.img_data_to_arr(label_file.image_data)
     expected_class, expected_objects = lm.utils.shapes_to_label(
-        image.shape, label_file.shapes, {name: i for i, name in enumerate(classes)})
+        image.shape, label_file.shapes, {name: i for i, name in enumerate(classes)} | dict.fromkeys(ignored, -1))
+    expected_objects[expected_class == -1] = 0
 
     annotation, problems = labelme.read_annotation(path, classes)
     assert problems == []
-    assert {s.shape_type for s in annotation.shapes} == {
-        "rectangle", "circle", "polygon", "line", "point", "linestrip", "mask"}
+    assert {s.shape_type for s in annotation.shapes} == shape_types
     class_map, objects = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
-    assert np.array_equal(class_map, expected_class)
-    assert np.array_equal(objects, expected_objects)
+    assert np.array_equal(class_map, np.where(expected_class == -1, IGNORE_INDEX, expected_class))
+    assert np.array_equal(objects, relabel_sequential(expected_objects))
     for shape, raw in zip(annotation.shapes, label_file.shapes, strict=True):  # and shape by shape
         alone_class, _ = lm.utils.shapes_to_label(image.shape, [raw], {raw["label"]: 1})
         footprint = rasterise(shape.shape_type, shape.points, *annotation.shape_hw, shape.mask)

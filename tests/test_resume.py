@@ -17,10 +17,29 @@ from cellbench.split import make_splits
 
 
 def test_stop_signal_only_sets_a_flag_while_active():
-    with resume.StopRequests() as stop:
+    saved = {signum: signal.getsignal(signum) for signum in resume.STOP_SIGNALS}
+    caught = []
+
+    def before(signum, frame):  # the handler in place before: it must be back afterwards
+        caught.append(signum)
+
+    try:
+        for signum in resume.STOP_SIGNALS:
+            signal.signal(signum, before)
+        with resume.StopRequests() as stop:
+            for signum in resume.STOP_SIGNALS:
+                assert signal.getsignal(signum) == stop._handle
+                os.kill(os.getpid(), signum)
+                assert stop.requested == signum
+        assert caught == []
+        for signum in resume.STOP_SIGNALS:
+            assert signal.getsignal(signum) != stop._handle
+            assert signal.getsignal(signum) is before
         os.kill(os.getpid(), signal.SIGTERM)
-        assert stop.requested == signal.SIGTERM
-    assert signal.getsignal(signal.SIGTERM) is not stop._handle
+        assert caught == [signal.SIGTERM] and stop.requested == resume.STOP_SIGNALS[-1]
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 def test_state_of_other_settings_is_not_resumed(tmp_path):
@@ -64,7 +83,7 @@ def test_sigterm_mid_epoch_then_rerun_resumes_and_ends_like_an_uninterrupted_run
             job.send_signal(signal.SIGTERM)
             break
     seen += job.stderr.readlines()
-    assert job.wait(timeout=300) == resume.Preempted.exit_status, "".join(seen)
+    assert job.wait(timeout=300) == 143, "".join(seen)  # 128 + SIGTERM, as SLURM expects of a preempted job
     assert (saved / resume.RESUME_FILE).is_file() and not (out / "model.pt").exists()
     assert "preempted" in "".join(seen)
 

@@ -152,3 +152,66 @@ def test_manifest_without_hashes_warns_and_splits_by_image(caplog):
     assert splits["group"].tolist() == [f"{i:03d}" for i in range(1, 10)]
     assert "no content_hash / perceptual_hash columns" in caplog.text
     assert make_splits(hashed_manifest(9), split_config())["fold"].equals(splits["fold"])  # no copies: same split
+
+
+# ---- group_column end to end: a patient's images never straddle folds ----
+
+SEEDS_AND_FOLDS = [(seed, folds) for seed in (0, 1, 7, 42) for folds in (2, 3, 5)]
+
+
+def patient_metadata(tmp_path):
+    """40 images of 12 patients (1 to 6 images each), listed out of order, with a cell type per image."""
+    sizes = [6, 1, 5, 2, 4, 3, 6, 1, 4, 2, 3, 3]
+    rows, n = [], 0
+    for patient, size in enumerate(sizes):
+        for k in range(size):
+            n += 1
+            rows.append((n, f"P{patient:02d}", ("lymphocyte", "neutrophil", "monocyte")[(patient + k) % 3]))
+    csv = tmp_path / "patients.csv"
+    lines = [f"{image},{patient},{kind}\n" for image, patient, kind in reversed(rows)]
+    csv.write_text("image,patient,cell_type\n" + "".join(lines))
+    truth = pd.DataFrame(rows, columns=["n", "patient", "cell_type"])
+    truth.index = truth["n"].map("{:03d}".format).rename("sample_id")
+    return csv, truth
+
+
+def assert_patients_share_a_fold(splits, truth, folds):
+    splits = splits.set_index("sample_id")
+    assert sorted(splits.index) == sorted(truth.index)
+    folds_of_patient = splits.join(truth["patient"]).groupby("patient")["fold"].unique()
+    straddling = {patient: sorted(int(k) for k in f) for patient, f in folds_of_patient.items() if len(f) > 1}
+    assert straddling == {}, "patients whose images sit in several folds"
+    assert sorted(splits["fold"].unique()) == list(range(folds))
+    assert (splits["group"] == truth["patient"]).all()
+
+
+@pytest.mark.parametrize("stratify", [None, "cell_type"])
+def test_group_column_keeps_each_patient_in_one_fold(tmp_path, stratify):
+    csv, truth = patient_metadata(tmp_path)
+    for seed, folds in SEEDS_AND_FOLDS:
+        settings = split_config(folds=folds, seed=seed, id_column="image", group_column="patient",
+                                stratify_column=stratify)
+        splits = make_splits(manifest(40), settings, str(csv))
+        assert_patients_share_a_fold(splits, truth, folds)
+        if stratify:
+            assert (splits.set_index("sample_id")["stratum"] == truth["cell_type"]).all()
+
+
+def test_group_column_through_the_command_line(tmp_path):
+    import yaml
+
+    from cellbench.cli import main
+    csv, truth = patient_metadata(tmp_path)
+    manifest_path = tmp_path / "manifest.parquet"
+    manifest(40).to_parquet(manifest_path, index=False)
+    for seed, folds in [(0, 3), (42, 5)]:
+        for stratify in (None, "cell_type"):
+            config = tmp_path / "config.yaml"
+            config.write_text(yaml.safe_dump({
+                "dataset": "patients", "results": str(tmp_path / "results"),
+                "data": {"demo": False, "annotations": str(tmp_path)},
+                "split": {"folds": folds, "seed": seed, "metadata": str(csv), "id_column": "image",
+                          "group_column": "patient", "stratify_column": stratify}}))
+            out = tmp_path / f"splits_{seed}_{folds}_{stratify}.parquet"
+            assert main(["split", "--config", str(config), "--manifest", str(manifest_path), "--out", str(out)]) == 0
+            assert_patients_share_a_fold(pd.read_parquet(out), truth, folds)
