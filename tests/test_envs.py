@@ -9,7 +9,7 @@ from conftest import REPO
 tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python >= 3.11")
 
 CONDA_NAMES = {"torch": "pytorch", "matplotlib": "matplotlib-base"}  # PyPI name -> conda-forge name
-NOT_IN_JOBS = {"snakemake"}  # jobs run `python -m cellbench`; Snakemake itself runs outside the environment
+NOT_IN_JOBS = {"snakemake", "pygments"}  # jobs run `python -m cellbench`; Snakemake (and its report) run outside
 
 
 def parse(requirement: str) -> tuple[str, str]:

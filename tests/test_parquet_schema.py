@@ -17,7 +17,7 @@ from cellbench.images import read_png, write_png
 from cellbench.split import make_splits
 
 EXTRA_COLUMNS = {"data/manifest.parquet": r"pixels_\w+", "splits.parquet": r"group|stratum",
-                 "models/<arch>/fold<k>/history.parquet": r"val_dice_\w+"}
+                 "models/<arch>/fold<k>/history.parquet": r"(selection|monitor)_dice_\w+"}
 
 
 def documented() -> dict[str, dict[str, str]]:
@@ -48,7 +48,8 @@ def run(demo_data, demo_raw, tmp_path_factory):
                 mask = read_png(demo_data / "masks" / f"{sample}.png")
                 write_png(np.roll(mask, noise, axis=1), folder / f"{sample}.png")
             scores = evaluate_predictions(demo_data, folder, splits, fold, config["classes"], config["evaluate"],
-                                          {"dataset": "demo", "arch": arch, "encoder": "resnet18"})
+                                          {"dataset": "demo", "arch": arch, "encoder": "resnet18",
+                                           "selection": "last"})
             for name in tables:
                 tables[name].append(getattr(scores, name))
     metrics, instances, objects = (pd.concat(tables[n], ignore_index=True) for n in tables)

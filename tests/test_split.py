@@ -215,3 +215,27 @@ def test_group_column_through_the_command_line(tmp_path):
             out = tmp_path / f"splits_{seed}_{folds}_{stratify}.parquet"
             assert main(["split", "--config", str(config), "--manifest", str(manifest_path), "--out", str(out)]) == 0
             assert_patients_share_a_fold(pd.read_parquet(out), truth, folds)
+
+
+def test_a_stratum_smaller_than_the_folds_is_named(tmp_path, caplog):
+    csv = tmp_path / "types.csv"
+    types = ["common"] * 10 + ["rare"] * 2
+    csv.write_text("id,kind\n" + "".join(f"{i},{t}\n" for i, t in enumerate(types, start=1)))
+    caplog.set_level(logging.WARNING, logger="cellbench")
+    make_splits(manifest(12), split_config(stratify_column="kind", folds=3), str(csv))
+    assert "stratum 'rare' of kind has 2 images, fewer than the 3 folds" in caplog.text
+    assert "'common'" not in caplog.text
+
+
+def test_inner_hold_out_is_grouped_stratified_and_seeded():
+    from cellbench.split import inner_holdout
+    table = pd.DataFrame({"sample_id": [f"s{i:02d}" for i in range(40)],
+                          "group": [f"p{i // 2}" for i in range(40)],
+                          "stratum": ["a"] * 20 + ["b"] * 20})
+    held = inner_holdout(table, 0.2, seed=3)
+    assert held == inner_holdout(table, 0.2, seed=3) and held != inner_holdout(table, 0.2, seed=4)
+    chosen = table[table["sample_id"].isin(held)]
+    assert len(held) == 8 and chosen["stratum"].value_counts().to_dict() == {"a": 4, "b": 4}
+    assert set(table.loc[table["group"].isin(chosen["group"]), "sample_id"]) == set(held)  # whole groups only
+    tiny = table.head(4)
+    assert 0 < len(inner_holdout(tiny, 0.1, seed=0)) < 4  # at least one group out, at least one kept

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
+from PIL import Image
 
 from cellbench import demo, labelme
 
@@ -89,6 +91,9 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     assert recorded["train"]["epochs"] == 1
     assert "torch" in json.loads((root / "run_info" / "provenance.json").read_text())["versions"]
     assert (root / "validation.txt").read_text().startswith("8 images fine, 0 problems")
+
+    snakemake(tmp_path, "--report", "report.html")  # README's report command, with the user's --configfile
+    assert "model_comparison" in (tmp_path / "report.html").read_text(errors="replace")
 
     snakemake(tmp_path, "results/tiny/labelme/Unet")  # predictions back to LabelMe, on request
     exported = sorted((root / "labelme" / "Unet").glob("*.json"))
@@ -190,3 +195,26 @@ def test_model_checks_fail_in_seconds_before_any_job(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "resnet999" in output
     assert not (tmp_path / "results" / "tiny" / "data").exists()
+
+
+def test_an_edited_image_outside_the_annotation_folder_reruns_ingest(tmp_path):
+    """LabelMe files that name their image with ../ or an absolute path declare it as an input."""
+    demo.generate(tmp_path / "raw", n_images=4, size=64, seed=2)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "images").mkdir()
+    for index, json_path in enumerate(sorted((tmp_path / "raw").glob("*.json"))):
+        image = tmp_path / "images" / f"{json_path.stem}.png"
+        (tmp_path / "raw" / f"{json_path.stem}.png").rename(image)
+        doc = json.loads(json_path.read_text())
+        doc["imagePath"] = str(image) if index % 2 else f"../images/{image.name}"
+        (tmp_path / "annotations" / json_path.name).write_text(json.dumps(doc))
+    write_config(tmp_path, epochs=1)
+    snakemake(tmp_path, "results/tiny/data")
+    assert planned_jobs(snakemake(tmp_path, "-n", "results/tiny/data")) == {}
+    for name in ("demo_00.png", "demo_01.png"):  # one relative (../), one absolute
+        image = tmp_path / "images" / name
+        pixels = np.array(Image.open(image))
+        pixels[0, 0] = 255 - pixels[0, 0]
+        Image.fromarray(pixels).save(image)
+        assert planned_jobs(snakemake(tmp_path, "-n", "results/tiny/data")) == {"validate": 1, "ingest": 1}
+        snakemake(tmp_path, "results/tiny/data")

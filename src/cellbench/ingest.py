@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +72,31 @@ def input_files(config: dict) -> list[Path]:
             images = [p for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES and p not in seen]
             seen.update(images)
             files += images
+    if data["format"] == "labelme":  # images a JSON names outside the folder (../images/x.bmp, /abs/x.png)
+        for json_path in annotation_files(config):
+            image = _referenced_image(json_path)
+            if image is not None and image not in seen:
+                seen.add(image)
+                files.append(image)
     return files
+
+
+def _referenced_image(json_path: Path) -> Path | None:
+    """The image file a LabelMe JSON's imagePath names, if it exists (None for anything unreadable:
+    validate reports what is wrong with the file)."""
+    try:
+        doc = json.loads(json_path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    image_path = doc.get("imagePath") if isinstance(doc, dict) else None
+    if not isinstance(image_path, str) or not image_path:
+        return None
+    candidate = Path(image_path.replace("\\", "/"))
+    candidate = candidate if candidate.is_absolute() else json_path.parent / candidate
+    try:
+        return Path(os.path.normpath(candidate)) if candidate.is_file() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _labelme_samples(files: list[Path], config: dict, problems: list[InputProblem]):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cellbench import duplicates
-from cellbench.errors import InputError, InputProblem
+from cellbench.errors import ConfigError, InputError, InputProblem
 from cellbench.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ def assign_folds(groups: pd.Series, strata: pd.Series, n_folds: int, seed: int) 
     """
     n_groups = groups.nunique()
     if n_groups < n_folds:
-        raise ValueError(f"{n_groups} groups cannot fill {n_folds} folds")
+        raise ConfigError(f"{n_groups} groups cannot fill {n_folds} folds: lower split.folds (groups are source "
+                          "images, split.group_column values, and copies of one image merged)")
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({"group": groups.astype(str), "stratum": strata.astype(str)})
     sizes = frame.groupby("group").size()
@@ -143,10 +144,16 @@ def make_splits(manifest: pd.DataFrame, split: dict, metadata: str | None = None
             else:
                 groups = values
     elif split["stratify_column"] or split["group_column"]:
-        raise ValueError(f"split.stratify_column / group_column ({split['stratify_column']!r} / "
+        raise ConfigError(f"split.stratify_column / group_column ({split['stratify_column']!r} / "
                          f"{split['group_column']!r}) need split.metadata, a CSV with one row per image; "
                          "set them to null to split without metadata")
     groups = merge_copies(manifest, groups, split.get("group_near_duplicates", True))
+    if split["stratify_column"]:
+        for stratum, count in strata.value_counts().sort_index().items():
+            if count < split["folds"]:
+                log.warning("stratum %r of %s has %d image%s, fewer than the %d folds: some folds will have none "
+                            "of it", stratum, split["stratify_column"], count, "s" if count != 1 else "",
+                            split["folds"])
     folds = assign_folds(groups, strata, split["folds"], split["seed"])
     return pd.DataFrame({"sample_id": sample_ids, "group": groups.values,
                          "stratum": strata.values, "fold": folds.values})
