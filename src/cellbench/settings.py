@@ -213,9 +213,9 @@ class Settings(Section):
         "evaluate": EvaluateSettings, "report": ReportSettings}
     dataset: str
     results: str
+    data: DataSettings
     classes: list[str]
     class_priority: list[str] | str | None
-    data: DataSettings
     split: SplitSettings
     augment: AugmentSettings
     train: TrainSettings
