@@ -4,12 +4,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config, shared
+from conftest import CELL, NUCLEUS, make_config, shared, write_labelme
 from PIL import Image
 
+from cellbench import labelmaps, labelme
 from cellbench.errors import InputError
 from cellbench.images import read_png
-from cellbench.ingest import ingest
+from cellbench.ingest import find_problems, ingest
 
 
 def fingerprint(folder):
@@ -166,3 +167,30 @@ def test_labelme_voc_export_reads_as_class_index_pngs(tmp_path):
         reference = np.load(voc / "SegmentationClassNpy" / f"{name}.npy")
         assert np.array_equal(read_png(tmp_path / "data" / "masks" / f"{name}.png"),
                               np.where(reference == -1, 255, reference))
+
+
+def test_an_unforeseen_error_is_reported_against_its_file_and_the_rest_go_on(tmp_path, monkeypatch):
+    for name in ("a", "b", "c"):
+        write_labelme(tmp_path, [CELL, NUCLEUS], name=name)
+    write_labelme(tmp_path, [{**CELL, "label": "platelet"}], name="d")
+    to_maps, calls = labelmaps.to_maps, []
+
+    def failing_for_b(*args):  # files are read in name order: the second call is b's
+        calls.append(args)
+        if len(calls) == 2:
+            raise ZeroDivisionError("surprise")
+        return to_maps(*args)
+
+    monkeypatch.setattr(labelmaps, "to_maps", failing_for_b)
+    good, problems = find_problems(make_config(tmp_path))
+    assert good == 2
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'b.json'}: internal error while reading this file (ZeroDivisionError: surprise); "
+        "please report it",
+        f"{tmp_path / 'd.json'}: shape 0: unknown label 'platelet' (known classes: __ignore__, background, cytoplasm, "
+        "nucleus; add it to data.label_aliases, or set data.unknown_labels to ignore or to a class)"]
+
+    monkeypatch.setattr(labelme, "_resolve_image", lambda *args: {}["surprise"])  # inside read_annotation
+    annotation, problems = labelme.read_annotation(tmp_path / "a.json", ["background", "cytoplasm", "nucleus"])
+    assert annotation is None and [p.message for p in problems] == [
+        "internal error while reading this file (KeyError: 'surprise'); please report it"]

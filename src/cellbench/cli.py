@@ -60,8 +60,9 @@ def cmd_validate(args, config):
     if args.format:
         config["data"]["format"] = args.format
     good, problems = ingest.find_problems(config)
-    for problem in problems:
-        print(problem)
+    encoding = sys.stdout.encoding or "utf-8"
+    for problem in problems:  # a file name that is not valid text still prints, escaped
+        print(str(problem).encode(encoding, "backslashreplace").decode(encoding))
     summary = (f"{good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
                f"({config['data']['format']}: {ingest.annotation_folder(config)})")
     print(summary)
@@ -191,7 +192,8 @@ def cmd_export_labelme(args, config):
         raise ValueError("no class-map PNGs to export")
     image_dir = Path(args.images or Path(layout.data) / "images")
     images = {p.stem: p for p in sorted(image_dir.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES}
-    n = labelme_export.export(masks, images, out, config["classes"], config["class_priority"], args.tolerance)
+    n = labelme_export.export(masks, images, out, config["classes"], config["class_priority"], args.tolerance,
+                              config["data"]["max_pixels"])
     log.info("wrote %d LabelMe files to %s (images in %s)", n, out, image_dir)
 
 
