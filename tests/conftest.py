@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,26 @@ def shape(label, points, shape_type="polygon", group_id=None):
 
 CELL = shape("cytoplasm", [[2, 2], [17, 2], [17, 17], [2, 17]], group_id=1)
 NUCLEUS = shape("nucleus", [[6, 6], [11, 6], [11, 11], [6, 11]], group_id=1)
+
+
+# ---- hostile images ----
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_bomb(width: int, height: int, complete: bool = False) -> bytes:
+    """A 1-bit PNG whose header says ``width`` x ``height``. complete: every row is there (all
+    black, a valid image that compresses about 1000:1), else a tiny zlib stream (a decompression
+    bomb as attackers send it). Built without ever holding the pixels in memory."""
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    row = bytes(1 + (width + 7) // 8)  # filter byte 0, then the packed bits
+    rows = height if complete else 1
+    data = b"".join(compressor.compress(row * min(1024, rows - start)) for start in range(0, rows, 1024))
+    data += compressor.flush()
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data)
+            + _png_chunk(b"IEND", b""))
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 30 20\nnewpath 0 0 moveto 30 20 lineto stroke\nshowpage\n%%EOF\n"

@@ -90,3 +90,16 @@ def test_instances_are_foreground_components_without_ignore():
     instances = cell_instances(class_map)
     assert instances.dtype == np.uint16 and instances.max() == 2
     assert instances[0, 0] == instances[0, 1] != instances[0, 3] and instances[2, 0] == 0
+
+
+def test_mask_bombs_and_other_formats_are_problems_not_crashes(tmp_path):
+    from conftest import EPS, png_bomb
+    path = tmp_path / "m.png"
+    path.write_bytes(png_bomb(30000, 30000))
+    class_map, _, problems = read_class_mask(path, class_indices(CLASSES))
+    assert class_map is None and [p.file for p in problems] == [path]
+    assert "mask is 30000 x 30000 = 900000000 pixels, more than data.max_pixels = 100000000" in problems[0].message
+    path.write_bytes(EPS)
+    assert "not a PNG, JPEG, BMP or TIFF image" in read_class_mask(path, class_indices(CLASSES))[2][0].message
+    _, _, problems = read_class_mask(save(tmp_path, STRAY), class_indices(CLASSES), max_pixels=7)
+    assert "mask is 4 x 2 = 8 pixels, more than data.max_pixels = 7" in problems[0].message

@@ -3,9 +3,9 @@ import io
 import numpy as np
 import pytest
 from conftest import reference
-from PIL import Image
+from PIL import Image, ImageFile
 
-from cellbench.images import read_image, read_png, write_png
+from cellbench.images import ImageReadError, image_size, read_image, read_png, write_png
 
 
 def encode(pil, fmt="PNG", **kwargs):
@@ -61,5 +61,74 @@ def test_png_round_trip_keeps_dtype(tmp_path):
 
 
 def test_unreadable_bytes_raise():
-    with pytest.raises(OSError):
+    with pytest.raises(ImageReadError, match="not a PNG, JPEG, BMP or TIFF image"):
         read_image(b"not an image")
+
+
+# ---- which formats are decoded, and how large ----
+
+def test_only_png_jpeg_bmp_tiff_are_decoded():
+    pil = Image.fromarray(np.full((4, 5, 3), 60, np.uint8))
+    for fmt in ("PNG", "JPEG", "BMP", "TIFF"):
+        assert read_image(encode(pil, fmt)).rgb.shape == (4, 5, 3)
+    for fmt, looks in [("GIF", "GIF"), ("PDF", "PDF"), ("WEBP", ""), ("PPM", ""), ("ICO", "ICO")]:
+        with pytest.raises(ImageReadError, match="not a PNG, JPEG, BMP or TIFF image") as err:
+            read_image(encode(pil, fmt))
+        assert looks in str(err.value) and "convert it" in err.value.hint
+
+
+def test_camera_jpeg_identified_as_mpo_is_read():
+    first, second = (Image.fromarray(np.full((4, 5, 3), v, np.uint8)) for v in (10, 250))
+    data = encode(first, "MPO", save_all=True, append_images=[second])
+    with Image.open(io.BytesIO(data)) as pil:
+        assert pil.format == "MPO"
+    assert read_image(data).rgb.shape == (4, 5, 3)
+
+
+def test_eps_is_never_handed_to_ghostscript(tmp_path, monkeypatch):
+    from conftest import EPS
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a program was started")
+
+    import subprocess
+    monkeypatch.setattr(subprocess, "Popen", forbidden)
+    (tmp_path / "x.png").write_bytes(EPS)
+    with pytest.raises(ImageReadError, match="it looks like PostScript/EPS"):
+        read_image(tmp_path / "x.png")
+
+
+def test_read_png_reads_only_png(tmp_path):
+    (tmp_path / "x.png").write_bytes(encode(Image.new("L", (2, 2)), "BMP"))
+    with pytest.raises(ImageReadError, match="not a PNG image"):
+        read_png(tmp_path / "x.png")
+
+
+def test_max_pixels_is_checked_from_the_header_before_decoding(monkeypatch):
+    from conftest import png_bomb
+    with pytest.raises(ImageReadError, match="image is 30000 x 30000 = 900000000 pixels, more than "
+                                             "data.max_pixels = 100000000") as err:
+        read_image(png_bomb(30000, 30000))
+    assert "decompression bomb" in err.value.hint
+    data, decoded = encode(Image.new("L", (30, 20))), []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self))
+    with pytest.raises(ImageReadError, match="more than data.max_pixels = 599"):
+        read_image(data, max_pixels=599)
+    assert decoded == []
+
+
+def test_our_limit_decides_not_pillows(monkeypatch):
+    """Pillow's own limit (a warning, then an error at twice it) is neither raised nor left changed."""
+    import warnings
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DecompressionBombWarning would fail the test
+        assert read_image(encode(Image.new("L", (30, 20))), max_pixels=600).rgb.shape == (20, 30, 3)
+        assert image_size(encode(Image.new("L", (300, 200)))) == (300, 200)
+    assert Image.MAX_IMAGE_PIXELS == 100
+
+
+def test_damaged_image_is_an_image_read_error():
+    data = encode(Image.fromarray(np.arange(10000, dtype=np.uint8).reshape(100, 100)))
+    with pytest.raises(ImageReadError, match="image cannot be read"):
+        read_image(data[:200])

@@ -4,12 +4,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config, shared
+from conftest import CELL, NUCLEUS, make_config, shared, write_labelme
 from PIL import Image
 
+from cellbench import labelmaps, labelme
 from cellbench.errors import InputError
 from cellbench.images import read_png
-from cellbench.ingest import ingest
+from cellbench.ingest import find_problems, ingest
 
 
 def fingerprint(folder):
@@ -183,3 +184,31 @@ def test_manifest_records_content_and_perceptual_hashes_and_ingest_warns_of_copi
     assert content["a"] == hashlib.sha256(b"|u1(20, 30, 3)" + picture.tobytes()).hexdigest()
     assert f"exact duplicates (identical pixels): {tmp_path / 'a.json'}, {tmp_path / 'a (copy).json'}, " \
            f"{tmp_path / 'b.json'}: they will be grouped into one fold" in caplog.text
+
+
+def test_an_unforeseen_error_is_reported_against_its_file_and_the_rest_go_on(tmp_path, monkeypatch):
+    for name in ("a", "b", "c"):
+        write_labelme(tmp_path, [CELL, NUCLEUS], name=name)
+    write_labelme(tmp_path, [{**CELL, "label": "platelet"}], name="d")
+    to_maps, calls = labelmaps.to_maps, []
+
+    def failing_for_b(*args):  # files are read in name order: the second call is b's
+        calls.append(args)
+        if len(calls) == 2:
+            raise ZeroDivisionError("surprise")
+        return to_maps(*args)
+
+    monkeypatch.setattr(labelmaps, "to_maps", failing_for_b)
+    found = find_problems(make_config(tmp_path))
+    good, problems = found.good, found.problems
+    assert good == 2
+    assert [str(p) for p in problems] == [
+        f"{tmp_path / 'b.json'}: internal error while reading this file (ZeroDivisionError: surprise); "
+        "please report it",
+        f"{tmp_path / 'd.json'}: shape 0: unknown label 'platelet' (known classes: __ignore__, background, cytoplasm, "
+        "nucleus; add it to data.label_aliases, or set data.unknown_labels to ignore or to a class)"]
+
+    monkeypatch.setattr(labelme, "_resolve_image", lambda *args: {}["surprise"])  # inside read_annotation
+    annotation, problems = labelme.read_annotation(tmp_path / "a.json", ["background", "cytoplasm", "nucleus"])
+    assert annotation is None and [p.message for p in problems] == [
+        "internal error while reading this file (KeyError: 'surprise'); please report it"]

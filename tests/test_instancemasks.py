@@ -7,7 +7,7 @@ from PIL import Image
 from cellbench import instancemasks
 from cellbench.errors import InputError
 from cellbench.images import read_png
-from cellbench.ingest import ingest, input_files
+from cellbench.ingest import find_problems, ingest, input_files
 
 
 def test_masks_sort_numerically(tmp_path):
@@ -65,11 +65,22 @@ def write_rle_case(tmp_path, rows):
     ([["img", "1 3", 4, 6]], "line 2: Height x Width 4 x 6 but the image is 4 x 5"),
     ([["other", "1 3", 4, 5]], "no image named other.*"),
     ([["img", "18 9", 4, 5]], "line 2: a run ends at pixel 26 beyond"),
+    ([["img", "1 3", "\u00b2", 5]], "line 2: Height/Width '\u00b2'/'5' are not integers"),
+    ([["img", "1 3", "9" * 5000, 5]], "line 2: Height/Width '99999999999999999999'/'5' are not integers"),
+    ([["img", "1 " + "9" * 30, 4, 5]], "line 2: not a list of integers"),
 ])
 def test_rle_problems_name_the_file_and_line(tmp_path, rows, expected):
     with pytest.raises(InputError, match=expected.replace("*", r"\*").replace("(", r"\(")):
         ingest(write_rle_case(tmp_path, rows), tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_empty_or_binary_rle_csv(tmp_path):
+    config = write_rle_case(tmp_path, [["img", "1 3", 4, 5]])
+    for content in (b"", b"\xff\xfe\x00garbage"):
+        (tmp_path / "runs.csv").write_bytes(content)
+        good, problems = find_problems(config)
+        assert good == 0 and "run-length CSV cannot be read" in str(problems[0])
 
 
 def test_rle_csv_without_the_columns(tmp_path):
@@ -88,3 +99,29 @@ def test_mask_of_the_wrong_size(tmp_path):
     config = make_config(tmp_path / "folders", classes=["background", "nucleus"], data={"format": "instance_folders"})
     with pytest.raises(InputError, match="s1_0.png: mask is 4 x 5 but the image is 4 x 4"):
         ingest(config, tmp_path / "out")
+
+
+def test_instance_folder_bombs_and_other_formats_are_problems(tmp_path):
+    from conftest import EPS, png_bomb
+    grey = np.zeros((4, 4, 3), np.uint8)
+    for name, image, mask in [("bomb", grey, png_bomb(30000, 30000)), ("eps", grey, EPS),
+                              ("big_image", png_bomb(20000, 20000), None), ("fine", grey, None)]:
+        sample = tmp_path / "folders" / name
+        (sample / "images").mkdir(parents=True)
+        (sample / "masks").mkdir()
+        if isinstance(image, bytes):
+            (sample / "images" / f"{name}.png").write_bytes(image)
+        else:
+            Image.fromarray(image).save(sample / "images" / f"{name}.png")
+        if isinstance(mask, bytes):
+            (sample / "masks" / f"{name}_0.png").write_bytes(mask)
+        else:
+            Image.fromarray(np.eye(4, dtype=np.uint8) * 255).save(sample / "masks" / f"{name}_0.png")
+    config = make_config(tmp_path / "folders", classes=["background", "nucleus"], data={"format": "instance_folders"})
+    good, problems = find_problems(config)
+    assert good == 1 and [str(p).split(" (")[0] for p in problems] == [
+        f"{tmp_path}/folders/big_image/images/big_image.png: image is 20000 x 20000 = 400000000 pixels, more than "
+        "data.max_pixels = 100000000",
+        f"{tmp_path}/folders/bomb/masks/bomb_0.png: mask is 30000 x 30000 = 900000000 pixels, more than "
+        "data.max_pixels = 100000000",
+        f"{tmp_path}/folders/eps/masks/eps_0.png: mask cannot be read: it is not a PNG, JPEG, BMP or TIFF image"]

@@ -119,14 +119,14 @@ MALFORMED = {
     "image missing": ([CELL], {"imagePath": "nowhere.png"}, "image not found"),
     "no image at all": ([CELL], {"imagePath": None}, "no imagePath and no imageData"),
     "size mismatch": ([CELL], {"imageHeight": 99}, "imageHeight x imageWidth = 99 x 30"),
-    "undecodable image data": ([CELL], {"imageData": "bm90IGFuIGltYWdl"}, "imageData cannot be decoded"),
+    "undecodable image data": ([CELL], {"imageData": "bm90IGFuIGltYWdl"}, "imageData cannot be read"),
     "bad mask patch": ([{**shape("nucleus", [[1, 1], [3, 3]], "mask"), "mask": "xx"}], {}, "mask patch"),
     "mask patch of the wrong size": ([{**shape("nucleus", [[1, 1], [3, 3]], "mask"), "mask": "PATCH_2x5"}], {},
                                      "mask patch is 2 x 5 px but its box (1, 1)-(3, 3) is 3 x 3 px"),
     "oriented rectangle with three points": ([shape("cytoplasm", [[1, 1], [5, 1], [5, 5]], "oriented_rectangle")],
                                              {}, "exactly 4 points"),
     "empty points": ([shape("cytoplasm", [])], {}, "needs at least 3 points, got 0"),
-    "label not a string": ([{**CELL, "label": 3}], {}, "missing label"),
+    "label not a string": ([{**CELL, "label": 3}], {}, "shape 0: label is the number 3, not a string"),
     "declared width mismatch": ([CELL], {"imageWidth": 31}, "imageHeight x imageWidth = 20 x 31"),
 }
 

@@ -22,7 +22,9 @@ def test_round_trip_random_masks():
 
 
 @pytest.mark.parametrize("encoded, message", [("1 2 3", "odd number"), ("0 2", ">= 1"), ("8 5", "beyond"),
-                                              ("1 x", "not a list of integers"), ("3 0", ">= 1")])
+                                              ("1 x", "not a list of integers"), ("3 0", ">= 1"),
+                                              ("99999999999999999999999 1", "not a list of integers"),
+                                              ("2 9223372036854775807", "ends at pixel 9223372036854775808 beyond")])
 def test_malformed_runs(encoded, message):
     with pytest.raises(ValueError, match=message):
         rle.decode(encoded, 3, 3)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from skimage.measure import label as connected_components
 
 from cellbench.classmaps import IGNORE_INDEX
 from cellbench.errors import InputProblem
+from cellbench.images import MAX_PIXELS, ImageReadError, opened
 
 STRAY_POLICIES = ("nearest", "ignore", "error")
 
@@ -59,17 +59,17 @@ def class_indices(classes: list[str]) -> ValueTable:
                       f"class indices are 0..{len(classes) - 1} ({', '.join(classes)}) and {IGNORE_INDEX} = ignore")
 
 
-def _read_values(path: Path, table: ValueTable) -> np.ndarray | InputProblem:
+def _read_values(path: Path, table: ValueTable, max_pixels: int | None) -> np.ndarray | InputProblem:
     try:
-        with Image.open(path) as pil:
+        with opened(path, max_pixels, "mask") as pil:
             mode = pil.mode
             if mode == "P" and not table.keep_palette_indices:
                 pil = pil.convert("RGB")
             elif mode in ("RGBA", "LA", "PA"):
                 pil = pil.convert("RGB")
             values = np.asarray(pil)
-    except (OSError, ValueError) as err:
-        return InputProblem(path, f"mask cannot be read ({err})")
+    except ImageReadError as err:
+        return InputProblem(path, str(err), err.hint)
     if values.ndim == 3:
         if not (np.array_equal(values[..., 0], values[..., 1]) and np.array_equal(values[..., 0], values[..., 2])):
             return InputProblem(path, f"mask is colour ({mode}), expected one value per pixel",
@@ -82,9 +82,10 @@ def _read_values(path: Path, table: ValueTable) -> np.ndarray | InputProblem:
     return values
 
 
-def read_class_mask(path: Path, table: ValueTable) -> tuple[np.ndarray | None, int, list[InputProblem]]:
+def read_class_mask(path: Path, table: ValueTable, max_pixels: int | None = MAX_PIXELS
+                    ) -> tuple[np.ndarray | None, int, list[InputProblem]]:
     """Class map, number of stray pixels (values that are no class), and problems."""
-    values = _read_values(path, table)
+    values = _read_values(path, table, max_pixels)
     if isinstance(values, InputProblem):
         return None, 0, [values]
     stray = ~table.exact[values]

@@ -109,8 +109,9 @@ def cmd_validate(args, settings: Settings):
     # the workflow does not send the split settings (changing them must not re-ingest): say what split does
     copies = found.duplicate_lines(settings.split.group_near_duplicates
                                    if settings.split.is_sent("group_near_duplicates") else None)
-    for line in [*map(str, problems), *copies]:
-        print(line)
+    encoding = sys.stdout.encoding or "utf-8"
+    for line in [*map(str, problems), *copies]:  # a file name that is not valid text still prints, escaped
+        print(line.encode(encoding, "backslashreplace").decode(encoding))
     summary = (f"{found.good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
                f"({config['data']['format']}: {ingest.annotation_folder(config)})")
     print(summary)
@@ -260,7 +261,7 @@ def cmd_export_labelme(args, settings: Settings):
     image_dir = _existing(args.images or Path(layout.data) / "images", "ingest")
     images = {p.stem: p for p in sorted(image_dir.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES}
     n = labelme_export.export(masks, images, out, list(settings.classes), settings.class_priority,
-                              args.tolerance, inputs=[image_dir, *{m.parent for m in masks}])
+                              args.tolerance, settings.data.max_pixels, inputs=[image_dir, *{m.parent for m in masks}])
     log.info("wrote %d LabelMe files to %s (images in %s)", n, out, image_dir)
 
 

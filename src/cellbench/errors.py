@@ -19,6 +19,18 @@ class InputProblem:
         return f"{text} ({self.hint})" if self.hint else text
 
 
+def internal_error(file: Path, err: BaseException) -> InputProblem:
+    """Last resort when reading one input file raises what no check foresaw: that file is reported
+    and the others are still checked. The fuzz tests assert that no input ever gets this message."""
+    try:
+        text = str(err)
+    except Exception:  # an exception whose str() fails still names its type
+        text = "?"
+    text = text if len(text) <= 200 else text[:200] + "..."
+    return InputProblem(file, f"internal error while reading this file ({type(err).__name__}: {text}); "
+                              "please report it")
+
+
 class InputError(Exception):
     """Raised with every problem found in the inputs, before any output is written."""
 

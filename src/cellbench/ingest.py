@@ -13,9 +13,9 @@ import pandas as pd
 
 from cellbench import classmasks, duplicates, instancemasks, labelmaps, labelme
 from cellbench.classmaps import IGNORE_INDEX
-from cellbench.errors import InputError, InputProblem
+from cellbench.errors import InputError, InputProblem, internal_error
 from cellbench.fsutil import staged_dir
-from cellbench.images import IMAGE_SUFFIXES, LoadedImage, read_image, write_png
+from cellbench.images import IMAGE_SUFFIXES, ImageReadError, LoadedImage, read_image, write_png
 from cellbench.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -99,16 +99,33 @@ def _referenced_image(json_path: Path) -> Path | None:
         return None
 
 
+def _guarded(items, read, problems: list[InputProblem], file_of=lambda item: item):
+    """``read(item)`` for each item, yielding its non-None results. The last-resort guard: an exception
+    no check foresaw becomes an internal-error problem of that item's file, and the other items go on."""
+    for item in items:
+        try:
+            result = read(item)
+        except Exception as err:
+            problems.append(internal_error(file_of(item), err))
+            continue
+        if result is not None:
+            yield result
+
+
 def _labelme_samples(files: list[Path], config: dict, problems: list[InputProblem]):
     data = config["data"]
-    for path in files:
+
+    def read(path: Path) -> Sample | None:
         annotation, found = labelme.read_annotation(
-            path, config["classes"], data["label_aliases"], data["unknown_labels"])
+            path, config["classes"], data["label_aliases"], data["unknown_labels"], data["max_pixels"])
         problems.extend(found)
-        if annotation is not None:
-            class_map, instance_map = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, config["classes"],
-                                                      config["class_priority"], data["instance_mode"])
-            yield Sample(path.stem, path, annotation.image, class_map, instance_map)
+        if annotation is None:
+            return None
+        class_map, instance_map = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, config["classes"],
+                                                  config["class_priority"], data["instance_mode"])
+        return Sample(path.stem, path, annotation.image, class_map, instance_map)
+
+    yield from _guarded(files, read, problems)
 
 
 def _image_index(folder: Path, problems: list[InputProblem]) -> dict[str, Path]:
@@ -136,11 +153,11 @@ def _images_by_stem(config: dict, problems: list[InputProblem]) -> dict[str, Pat
     return _image_index(image_dir, problems)
 
 
-def _read_image_or_report(path: Path, problems: list[InputProblem]) -> LoadedImage | None:
+def _read_image_or_report(path: Path, max_pixels: int, problems: list[InputProblem]) -> LoadedImage | None:
     try:
-        return read_image(path)
-    except (OSError, ValueError) as err:
-        problems.append(InputProblem(path, f"image cannot be read ({err})"))
+        return read_image(path, max_pixels)
+    except ImageReadError as err:
+        problems.append(InputProblem(path, str(err), err.hint))
         return None
 
 
@@ -154,61 +171,79 @@ def _class_mask_samples(files: list[Path], config: dict, problems: list[InputPro
         table = classmasks.grey_levels(data["grey_levels"], config["classes"], data["stray_levels"])
     else:
         table = classmasks.class_indices(config["classes"])
-    for path in files:
+    max_pixels = data["max_pixels"]
+
+    def read(path: Path) -> Sample | None:
         image_path = images.get(path.stem)
         if image_path is None:
             problems.append(InputProblem(path, f"no image named {path.stem}.* in {image_dir}"))
-            continue
-        image = _read_image_or_report(image_path, problems)
+            return None
+        image = _read_image_or_report(image_path, max_pixels, problems)
         if image is None:
-            continue
-        class_map, n_stray, found = classmasks.read_class_mask(path, table)
+            return None
+        class_map, n_stray, found = classmasks.read_class_mask(path, table, max_pixels)
         problems.extend(found)
         if class_map is None:
-            continue
+            return None
         if class_map.shape != image.rgb.shape[:2]:
             problems.append(InputProblem(path, f"mask is {class_map.shape[0]} x {class_map.shape[1]} but "
                                                f"{image_path.name} is {image.rgb.shape[0]} x {image.rgb.shape[1]}"))
-            continue
+            return None
         if n_stray:
             fate = "the nearest level" if table.stray == "nearest" else "the ignore index"
             log.warning("%s: %d pixels with grey values that are not class levels were mapped to %s",
                         path, n_stray, fate)
-        yield Sample(path.stem, path, image, class_map, classmasks.cell_instances(class_map), n_stray)
+        return Sample(path.stem, path, image, class_map, classmasks.cell_instances(class_map), n_stray)
+
+    yield from _guarded(files, read, problems)
 
 
 def _instance_folder_samples(files: list[Path], config: dict, problems: list[InputProblem]):
     class_index = instancemasks.object_class_index(config["classes"], config["data"]["object_class"])
-    for sample_dir in sorted({path.parent.parent for path in files}):
+    max_pixels = config["data"]["max_pixels"]
+
+    def read(sample_dir: Path) -> Sample | None:
         images = [p for p in sorted((sample_dir / "images").glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
         if len(images) != 1:
             problems.append(InputProblem(sample_dir / "images", f"expected one image, found {len(images)}"))
-            continue
-        image = _read_image_or_report(images[0], problems)
+            return None
+        image = _read_image_or_report(images[0], max_pixels, problems)
         if image is None:
-            continue
-        masks = instancemasks.read_mask_folder(sample_dir, image.rgb.shape[:2], problems)
-        if masks is not None:
-            yield _instance_sample(sample_dir.name, sample_dir / "masks", image, masks, class_index)
+            return None
+        masks = instancemasks.read_mask_folder(sample_dir, image.rgb.shape[:2], problems, max_pixels)
+        if masks is None:
+            return None
+        return _instance_sample(sample_dir.name, sample_dir / "masks", image, masks, class_index)
+
+    yield from _guarded(sorted({path.parent.parent for path in files}), read, problems)
 
 
 def _rle_samples(files: list[Path], config: dict, problems: list[InputProblem]):
     class_index = instancemasks.object_class_index(config["classes"], config["data"]["object_class"])
     csv = files[0]
-    rows = instancemasks.read_rle_csv(csv, problems)
+    try:
+        rows = instancemasks.read_rle_csv(csv, problems)
+    except Exception as err:  # the last-resort guard, as in _guarded
+        problems.append(internal_error(csv, err))
+        return
     images = _images_by_stem(config, problems)
     if images is None:
         return
-    for image_id in sorted(rows):
+    max_pixels = config["data"]["max_pixels"]
+
+    def read(image_id: str) -> Sample | None:
         if image_id not in images:
             problems.append(InputProblem(csv, f"no image named {image_id}.* in {config['data']['images']}"))
-            continue
-        image = _read_image_or_report(images[image_id], problems)
+            return None
+        image = _read_image_or_report(images[image_id], max_pixels, problems)
         if image is None:
-            continue
+            return None
         masks = instancemasks.decode_rows(csv, rows[image_id], image.rgb.shape[:2], problems)
-        if masks is not None:
-            yield _instance_sample(image_id, csv, image, masks, class_index)
+        if masks is None:
+            return None
+        return _instance_sample(image_id, csv, image, masks, class_index)
+
+    yield from _guarded(sorted(rows), read, problems, file_of=lambda image_id: csv)
 
 
 def _instance_sample(sample_id: str, source: Path, image: LoadedImage, masks: list[np.ndarray],

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from cellbench import rle
 from cellbench.classmaps import relabel_sequential
 from cellbench.errors import InputProblem
+from cellbench.images import MAX_PIXELS, ImageReadError, opened
 
 
 def object_class_index(classes: list[str], object_class: str | None) -> int:
@@ -50,21 +50,23 @@ def paint(masks: Iterable[np.ndarray], shape_hw: tuple[int, int], class_index: i
     return classes, relabel_sequential(instances), overlap
 
 
-def read_mask_folder(sample_dir: Path, shape_hw: tuple[int, int], problems: list[InputProblem]
-                     ) -> list[np.ndarray] | None:
+def read_mask_folder(sample_dir: Path, shape_hw: tuple[int, int], problems: list[InputProblem],
+                     max_pixels: int | None = MAX_PIXELS) -> list[np.ndarray] | None:
+    """The sample's object masks as booleans; a mask whose header size differs from the image is
+    reported before its pixels are decoded."""
     masks = []
     for path in mask_files(sample_dir):
         try:
-            with Image.open(path) as pil:
-                mask = np.asarray(pil.convert("L")) > 0
-        except (OSError, ValueError) as err:
-            problems.append(InputProblem(path, f"mask cannot be read ({err})"))
+            with opened(path, max_pixels, "mask") as pil:
+                width, height = pil.size
+                if (height, width) != shape_hw:
+                    problems.append(InputProblem(path, f"mask is {height} x {width} but the image is "
+                                                       f"{shape_hw[0]} x {shape_hw[1]}"))
+                    return None
+                masks.append(np.asarray(pil.convert("L")) > 0)
+        except ImageReadError as err:
+            problems.append(InputProblem(path, str(err), err.hint))
             return None
-        if mask.shape != shape_hw:
-            problems.append(InputProblem(path, f"mask is {mask.shape[0]} x {mask.shape[1]} but the image is "
-                                               f"{shape_hw[0]} x {shape_hw[1]}"))
-            return None
-        masks.append(mask)
     return masks
 
 
@@ -72,7 +74,7 @@ def read_rle_csv(path: Path, problems: list[InputProblem]) -> dict[str, list[tup
     """Rows per image id, in file order: (line number, encoded pixels, height, width)."""
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+    except (OSError, ValueError) as err:  # ParserError, EmptyDataError and UnicodeDecodeError are ValueErrors
         problems.append(InputProblem(path, f"run-length CSV cannot be read ({err})"))
         return {}
     needed = ["ImageId", "EncodedPixels", "Height", "Width"]
@@ -82,8 +84,9 @@ def read_rle_csv(path: Path, problems: list[InputProblem]) -> dict[str, list[tup
         return {}
     rows: dict[str, list[tuple[int, str, int, int]]] = {}
     for line, (image_id, encoded, height, width) in enumerate(table[needed].itertuples(index=False), start=2):
-        if not (height.isdigit() and width.isdigit()):
-            problems.append(InputProblem(path, f"line {line}: Height/Width {height!r}/{width!r} are not integers"))
+        if not (re.fullmatch(r"[0-9]{1,9}", height) and re.fullmatch(r"[0-9]{1,9}", width)):
+            problems.append(InputProblem(path, f"line {line}: Height/Width {height[:20]!r}/{width[:20]!r} "
+                                               "are not integers"))
             continue
         rows.setdefault(image_id, []).append((line, encoded, int(height), int(width)))
     return rows

@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 from skimage.measure import approximate_polygon, find_contours
 
@@ -22,6 +21,7 @@ from cellbench.classmaps import IGNORE_INDEX
 from cellbench.classmasks import class_indices, read_class_mask
 from cellbench.errors import InputError, InputProblem
 from cellbench.fsutil import staged_dir
+from cellbench.images import MAX_PIXELS, ImageReadError, image_size
 from cellbench.labelmaps import paint_order
 
 LABELME_VERSION = "5.4.1"  # the file format we write; LabelMe 4.x to 7.x open it
@@ -109,7 +109,8 @@ def relative_image_path(image: Path, json_path: Path) -> str:
 
 
 def export(masks: list[Path], images: dict[str, Path], out_dir: Path, classes: list[str],
-           priority: list[str] | None = None, tolerance: float = 1.0, inputs: list[Path] = ()) -> int:
+           priority: list[str] | None = None, tolerance: float = 1.0, max_pixels: int | None = MAX_PIXELS,
+           inputs: list[Path] = ()) -> int:
     """One LabelMe JSON per class-map PNG (matched to its image by file stem) in ``out_dir``.
 
     All files are checked first; on any problem InputError lists them all and nothing is written.
@@ -125,12 +126,15 @@ def export(masks: list[Path], images: dict[str, Path], out_dir: Path, classes: l
             if image is None:
                 problems.append(InputProblem(mask_path, f"no image named {mask_path.stem}.*"))
                 continue
-            class_map, _, found = read_class_mask(mask_path, table)
+            class_map, _, found = read_class_mask(mask_path, table, max_pixels)
             problems.extend(found)
             if class_map is None:
                 continue
-            with Image.open(image) as pil:
-                width, height = pil.size
+            try:
+                width, height = image_size(image, max_pixels)
+            except ImageReadError as err:
+                problems.append(InputProblem(image, str(err), err.hint))
+                continue
             if class_map.shape != (height, width):
                 problems.append(InputProblem(mask_path, f"mask is {class_map.shape[0]} x {class_map.shape[1]} "
                                                         f"but {image.name} is {height} x {width}"))

@@ -9,16 +9,18 @@ def decode(encoded: str, height: int, width: int) -> np.ndarray:
     """Boolean (height, width) mask. Raises ValueError for malformed or out-of-range runs."""
     try:
         numbers = np.array(encoded.split(), dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: beyond 64 bits
         raise ValueError(f"not a list of integers: {encoded[:40]!r}") from None
     if numbers.size % 2:
         raise ValueError(f"odd number of values ({numbers.size}): runs are 'start length' pairs")
     starts, lengths = numbers[0::2] - 1, numbers[1::2]
     if (starts < 0).any() or (lengths < 1).any():
         raise ValueError("run starts must be >= 1 and lengths >= 1")
-    ends = starts + lengths
+    too_far = (starts >= height * width) | (lengths > height * width)  # checked first: start + length could overflow
+    ends = np.where(too_far, height * width + 1, starts + lengths)
     if ends.max(initial=0) > height * width:
-        raise ValueError(f"a run ends at pixel {ends.max()} beyond the {height} x {width} image")
+        end = int(starts[too_far][0]) + int(lengths[too_far][0]) if too_far.any() else int(ends.max())
+        raise ValueError(f"a run ends at pixel {end} beyond the {height} x {width} image")
     flat = np.zeros(height * width + 1, dtype=np.int32)
     np.add.at(flat, starts, 1)
     np.add.at(flat, ends, -1)

@@ -39,7 +39,14 @@ rule export_labelme:
     conda:
         ENV
     params:
-        settings=settings("dataset", "results", "classes", "class_priority", "split"),
+        settings=settings(
+            "dataset",
+            "results",
+            "classes",
+            "class_priority",
+            split={"folds": config["split"]["folds"]},
+            data={"max_pixels": config["data"]["max_pixels"]},
+        ),
     shell:
         "python -m cellbench export-labelme --settings {params.settings:q} --arch {wildcards.arch:q} "
         "--out {output:q} > {log:q} 2>&1"
