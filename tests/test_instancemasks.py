@@ -79,7 +79,8 @@ def test_empty_or_binary_rle_csv(tmp_path):
     config = write_rle_case(tmp_path, [["img", "1 3", 4, 5]])
     for content in (b"", b"\xff\xfe\x00garbage"):
         (tmp_path / "runs.csv").write_bytes(content)
-        good, problems = find_problems(config)
+        found = find_problems(config)
+        good, problems = found.good, found.problems
         assert good == 0 and "run-length CSV cannot be read" in str(problems[0])
 
 
@@ -118,7 +119,8 @@ def test_instance_folder_bombs_and_other_formats_are_problems(tmp_path):
         else:
             Image.fromarray(np.eye(4, dtype=np.uint8) * 255).save(sample / "masks" / f"{name}_0.png")
     config = make_config(tmp_path / "folders", classes=["background", "nucleus"], data={"format": "instance_folders"})
-    good, problems = find_problems(config)
+    found = find_problems(config)
+    good, problems = found.good, found.problems
     assert good == 1 and [str(p).split(" (")[0] for p in problems] == [
         f"{tmp_path}/folders/big_image/images/big_image.png: image is 20000 x 20000 = 400000000 pixels, more than "
         "data.max_pixels = 100000000",

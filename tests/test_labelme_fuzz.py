@@ -186,7 +186,8 @@ def test_a_folder_of_mutated_files_lists_each_files_problems(cases):
             sub.write_bytes(raw)                    # possible in a flat folder, so all share the last one
             files.append(sub)
             (Path(folder) / "a.png").write_bytes(image)
-        good, problems = find_problems(make_config(Path(folder)))
+        found = find_problems(make_config(Path(folder)))
+        good, problems = found.good, found.problems
         messages = "\n".join(str(p) for p in problems)
         assert "internal error" not in messages, messages
         assert {p.file for p in problems} <= set(files), messages

@@ -172,8 +172,9 @@ def test_eps_is_refused_without_starting_any_program(tmp_path, monkeypatch):
 
 def test_max_pixels_comes_from_the_config(tmp_path):
     write_labelme(tmp_path, [CELL])  # 20 x 30 = 600 pixels
-    assert find_problems(make_config(tmp_path, data={"max_pixels": 600}))[1] == []
-    good, problems = find_problems(make_config(tmp_path, data={"max_pixels": 599}))
+    assert find_problems(make_config(tmp_path, data={"max_pixels": 600})).problems == []
+    found = find_problems(make_config(tmp_path, data={"max_pixels": 599}))
+    good, problems = found.good, found.problems
     assert good == 0 and [p.message for p in problems] == [
         f"image {tmp_path / 'a.png'} is 30 x 20 = 600 pixels, more than data.max_pixels = 599"]
     assert "raise data.max_pixels" in problems[0].hint

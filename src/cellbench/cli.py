@@ -100,10 +100,13 @@ def cmd_validate(args, settings: Settings):
         config["data"].update(annotations=str(args.annotations), demo=False)
     if args.format:
         config["data"]["format"] = args.format
-    if args.settings is None:  # by hand: the whole configuration is here to check (the workflow checks it itself)
+    if args.settings is None:  # by hand: the whole configuration is here to look at (the workflow checks it itself)
         from cellbench import preflight
-        for warning in preflight.check(config):
-            print(f"warning: {warning}")
+        try:
+            for warning in preflight.check(config):
+                print(f"warning: {warning}")
+        except ConfigError as err:  # the annotations are still worth checking; `cellbench check` fails on these
+            print(f"warning: {err}")
     found = ingest.find_problems(config)
     problems = found.problems
     # the workflow does not send the split settings (changing them must not re-ingest): say what split does
