@@ -15,7 +15,7 @@ import numpy as np
 from skimage.measure import label as connected_components
 
 from cellbench.classmaps import IGNORE_INDEX
-from cellbench.errors import InputProblem
+from cellbench.errors import ConfigError, InputProblem
 from cellbench.images import MAX_PIXELS, ImageReadError, opened
 
 STRAY_POLICIES = ("nearest", "ignore", "error")
@@ -36,11 +36,11 @@ def grey_levels(levels: dict[str, int], classes: list[str], stray: str = "neares
     """Grey value -> class of the nearest level (ties go to the lower level)."""
     unknown = [name for name in levels if name not in classes]
     if unknown:
-        raise ValueError(f"grey_levels names classes not in `classes`: {unknown}")
+        raise ConfigError(f"grey_levels names classes not in `classes`: {unknown}")
     if len(set(levels.values())) != len(levels):
-        raise ValueError(f"grey_levels maps two classes to one grey value: {levels}")
+        raise ConfigError(f"grey_levels maps two classes to one grey value: {levels}")
     if stray not in STRAY_POLICIES:
-        raise ValueError(f"stray_levels must be one of {STRAY_POLICIES}, not {stray!r}")
+        raise ConfigError(f"stray_levels must be one of {STRAY_POLICIES}, not {stray!r}")
     values = np.array(sorted(levels.values()))
     index_of = {level: classes.index(name) for name, level in levels.items()}
     grey = np.arange(256)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cellbench import metrics, object_metrics, objects
 from cellbench.boundary import diagonal
+from cellbench.errors import InputError, InputProblem
 from cellbench.images import read_png
 from cellbench.pool import submit, thread_pool
 from cellbench.scope import resolve
@@ -78,7 +79,9 @@ def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFr
     sample_ids = list(splits.loc[splits["fold"] == fold, "sample_id"])
     missing = [s for s in sample_ids if not (prediction_dir / f"{s}.png").is_file()]
     if missing:
-        raise ValueError(f"no prediction in {prediction_dir} for {len(missing)} images: {missing[:5]}")
+        raise InputError([InputProblem(prediction_dir, f"no prediction for {len(missing)} of the fold's images: "
+                                                       f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+                                       "run the predict step of this fold again")])
     scope = resolve(classes, settings)
     scope.log(log)
     settings, types = scope.settings(settings), scope.object_indices()

@@ -13,7 +13,7 @@ import pandas as pd
 
 from cellbench import classmasks, duplicates, instancemasks, labelmaps, labelme
 from cellbench.classmaps import IGNORE_INDEX
-from cellbench.errors import InputError, InputProblem, internal_error
+from cellbench.errors import ConfigError, InputError, InputProblem, internal_error
 from cellbench.fsutil import staged_dir
 from cellbench.images import IMAGE_SUFFIXES, ImageReadError, LoadedImage, read_image, write_png
 from cellbench.layout import Layout
@@ -36,11 +36,11 @@ def annotation_folder(config: dict) -> Path:
     data = config["data"]
     if data["demo"]:
         if data["annotations"]:
-            raise ValueError(f"data.demo is true but data.annotations is set ({data['annotations']}): "
+            raise ConfigError(f"data.demo is true but data.annotations is set ({data['annotations']}): "
                              "set data.demo: false to benchmark your own annotations")
         return Path(Layout(config["results"], config["dataset"]).demo_annotations)
     if not data["annotations"]:
-        raise ValueError("data.annotations must name the annotation folder (or set data.demo: true)")
+        raise ConfigError("data.annotations must name the annotation folder (or set data.demo: true)")
     return Path(data["annotations"])
 
 
@@ -145,7 +145,7 @@ def _image_index(folder: Path, problems: list[InputProblem]) -> dict[str, Path]:
 def _images_by_stem(config: dict, problems: list[InputProblem]) -> dict[str, Path] | None:
     data = config["data"]
     if not data["images"]:
-        raise ValueError(f"data.images must name the image folder when data.format is {data['format']}")
+        raise ConfigError(f"data.images must name the image folder when data.format is {data['format']}")
     image_dir = Path(data["images"])
     if not image_dir.is_dir():
         problems.append(InputProblem(image_dir, "image folder does not exist"))

@@ -12,7 +12,7 @@ import pandas as pd
 
 from cellbench import rle
 from cellbench.classmaps import relabel_sequential
-from cellbench.errors import InputProblem
+from cellbench.errors import ConfigError, InputProblem
 from cellbench.images import MAX_PIXELS, ImageReadError, opened
 
 
@@ -20,11 +20,11 @@ def object_class_index(classes: list[str], object_class: str | None) -> int:
     """Class index given to every object (the only foreground class unless named)."""
     if object_class is None:
         if len(classes) != 2:
-            raise ValueError("data.object_class must name the class of the objects when there is more than "
+            raise ConfigError("data.object_class must name the class of the objects when there is more than "
                              f"one foreground class ({classes[1:]})")
         return 1
     if object_class not in classes:
-        raise ValueError(f"data.object_class {object_class!r} is not in classes {classes}")
+        raise ConfigError(f"data.object_class {object_class!r} is not in classes {classes}")
     return classes.index(object_class)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cellbench.classmaps import IGNORE_LABEL
-from cellbench.errors import InputProblem, internal_error
+from cellbench.errors import ConfigError, InputProblem, internal_error
 from cellbench.images import MAX_PIXELS, ImageReadError, LoadedImage, opened, read_image
 
 # shape type -> (minimum points, exact count or None)
@@ -103,7 +103,7 @@ def label_lookup(classes: list[str], aliases: dict[str, str]) -> dict[str, str]:
     lookup[normalise_label(IGNORE_LABEL)] = IGNORE_LABEL
     for alias, target in aliases.items():
         if target not in classes:
-            raise ValueError(f"label alias {alias!r} points at {target!r}, which is not a class")
+            raise ConfigError(f"label alias {alias!r} points at {target!r}, which is not a class")
         lookup[normalise_label(alias)] = target
     return lookup
 
@@ -112,7 +112,7 @@ def _checked_lookup(classes: list[str], aliases: dict[str, str] | None, unknown_
     """The label lookup; raises ValueError for a configuration that cannot work (not an input problem)."""
     lookup = label_lookup(classes, aliases or {})
     if unknown_labels not in ("error", "ignore", *classes, IGNORE_LABEL):
-        raise ValueError(f"unknown_labels must be error, ignore, {IGNORE_LABEL} or a class name, "
+        raise ConfigError(f"unknown_labels must be error, ignore, {IGNORE_LABEL} or a class name, "
                          f"not {unknown_labels!r}")
     return lookup
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from cellbench import models, objects
 from cellbench.classmaps import relabel_sequential
+from cellbench.errors import InputError, InputProblem
 from cellbench.fsutil import staged_dir
 from cellbench.images import read_png, write_png
 from cellbench.scope import resolve
@@ -71,7 +72,7 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
     torch_device = resolve_device(device)
     model, meta = models.load_checkpoint(checkpoint, torch_device)
     if meta["fold"] != fold:
-        raise ValueError(f"{checkpoint} was trained for fold {meta['fold']}, not fold {fold}")
+        raise InputError([InputProblem(Path(checkpoint), f"was trained for fold {meta['fold']}, not fold {fold}")])
     manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
     sample_ids = splits.loc[splits["fold"] == fold, "sample_id"].tolist()
     section = {"regions": {}} if object_spec is None else {"regions": {}, "objects": object_spec}

@@ -1,0 +1,70 @@
+"""Checks that fail in seconds, before any heavy job."""
+
+import pytest
+from conftest import make_config
+
+from cellbench import preflight
+from cellbench.cli import main
+from cellbench.errors import ConfigError
+
+
+def test_a_sound_configuration_passes(demo_raw):
+    assert preflight.check(make_config(demo_raw)) == []
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"split": {"folds": 30}}, "split.folds is 30 but the annotations hold 24 images"),
+    ({"train": {"early_stopping_patience": 3}}, "early_stopping_patience needs a signal that is not the scored fold"),
+    ({"evaluate": {"objects": {"blob": {"classes": ["membrane"]}}}}, "no class 'membrane'"),
+    ({"class_priority": ["nucleus", "membrane"]}, "class_priority names classes that are not in classes"),
+])
+def test_configurations_that_cannot_work_fail_with_every_reason(demo_raw, sections, message):
+    with pytest.raises(ConfigError, match=message):
+        preflight.check(make_config(demo_raw, **sections))
+
+
+def test_every_problem_is_listed_at_once(demo_raw):
+    config = make_config(demo_raw, split={"folds": 30}, train={"early_stopping_patience": 3})
+    with pytest.raises(ConfigError) as caught:
+        preflight.check(config)
+    assert str(caught.value).count("\n  - ") == 2
+
+
+def test_groups_fewer_than_folds_and_small_strata(demo_raw, tmp_path):
+    csv = tmp_path / "meta.csv"
+    names = sorted(p.stem for p in demo_raw.glob("*.json"))
+    csv.write_text("id,patient,kind\n" + "".join(f"{n},p{i % 2},{'rare' if i < 2 else 'common'}\n"
+                                                  for i, n in enumerate(names)))
+    with pytest.raises(ConfigError, match="group_column 'patient' has only 2 groups"):
+        preflight.check(make_config(demo_raw, split={"metadata": str(csv), "group_column": "patient"}))
+    warnings = preflight.check(make_config(demo_raw, split={"metadata": str(csv), "stratify_column": "kind"}))
+    assert warnings == ["stratum 'rare' of split.stratify_column 'kind' has 2 images, fewer than the 3 folds: "
+                        "some folds will have none of it"]
+
+
+def test_the_optimistic_protocol_is_announced(demo_raw):
+    warnings = preflight.check(make_config(demo_raw, train={"selection": "scored_fold_best"}))
+    assert any("OPTIMISTIC" in w for w in warnings)
+
+
+def test_model_checks_name_each_architecture(demo_raw):
+    preflight.check_models(make_config(demo_raw, train={"architectures": ["Unet", "PSPNet"], "crop_size": 128}))
+    with pytest.raises(ConfigError) as caught:
+        preflight.check_models(make_config(demo_raw, train={"architectures": ["Unet", "DeepLabV3Plus", "DPT"],
+                                                            "crop_size": 80}))
+    text = str(caught.value)
+    assert "not a multiple of 32, which Unet needs: use 64 or 96" in text
+    assert "not a multiple of 16" not in text  # 80 = 5 x 16 suits DeepLabV3Plus
+    assert "DPT cannot be built with encoder 'resnet18'" in text
+    with pytest.raises(ConfigError, match="resnet999"):
+        preflight.check_models(make_config(demo_raw, train={"encoder": "resnet999"}))
+
+
+def test_cellbench_check_command(demo_raw, tmp_path, capsys):
+    import json
+    settings = json.dumps({"data": {"annotations": str(demo_raw), "demo": False}, "results": str(tmp_path)})
+    assert main(["check", "--config-json", settings]) == 0
+    assert "the configuration can run" in capsys.readouterr().out
+    bad = json.dumps({"data": {"annotations": str(demo_raw), "demo": False}, "train": {"crop_size": 100}})
+    assert main(["check", "--config-json", bad]) == 2
+    assert "crop_size 100 is not a multiple of 32" in capsys.readouterr().err
