@@ -57,10 +57,12 @@ def test_instances_are_made_from_class_maps_when_not_written(demo_data, tmp_path
     assert (cells["aji"] > 0.9).all() and not cells["aji"].map(math.isnan).any()
 
 
-def test_missing_prediction_is_an_error(demo_data, tmp_path):
+def test_missing_prediction_is_an_input_error_naming_the_folder(demo_data, tmp_path):
+    from cellbench.errors import InputError
     splits = pd.DataFrame({"sample_id": ["demo_00"], "fold": [0]})
-    with pytest.raises(ValueError, match="no prediction"):
+    with pytest.raises(InputError, match="no prediction for 1 of the fold's images: demo_00") as caught:
         evaluate_predictions(demo_data, tmp_path, splits, 0, CLASSES, SETTINGS, {})
+    assert caught.value.problems[0].file == tmp_path
 
 
 def test_threads_give_the_same_tables(demo_data, tmp_path):
