@@ -113,8 +113,42 @@ def test_a_full_disk_keeps_the_old_checkpoint_and_says_so(tmp_path, monkeypatch)
         def __exit__(self, *exc):
             self.handle.close()
 
-    monkeypatch.setattr(fsutil, "open", FullDisk, raising=False)
+    monkeypatch.setattr(fsutil, "open", lambda file, mode="r": FullDisk(file, mode) if "w" in mode
+                        else real_open(file, mode), raising=False)
     with pytest.raises(OutputError, match="No space left on device.*disk is full.*previous file is kept"):
         save_torch({"epoch": 2}, path)
     assert path.read_bytes() == old
     assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no partial file left
+
+
+def test_a_file_cellbench_did_not_write_is_never_replaced(tmp_path):
+    from cellbench.fsutil import write_text, written_by_cellbench
+    notes = tmp_path / "notes.parquet"
+    notes.write_text("precious")
+    for write in (lambda p: write_parquet(pd.DataFrame({"a": [1]}), p), lambda p: write_text("x", p),
+                  lambda p: save_torch({"a": 1}, p)):
+        with pytest.raises(OutputError, match="was not written by cellbench"):
+            write(notes)
+        assert notes.read_text() == "precious"
+    for name, write in (("t.parquet", lambda p: write_parquet(pd.DataFrame({"a": [1]}), p)),
+                        ("t.txt", lambda p: write_text("x", p)), ("t.pt", lambda p: save_torch({"a": 1}, p))):
+        write(tmp_path / name)
+        assert written_by_cellbench(tmp_path / name)
+        write(tmp_path / name)  # its own output is replaced
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "theirs.parquet")
+    import torch
+    torch.save({"a": 1}, tmp_path / "theirs.pt")
+    assert not written_by_cellbench(tmp_path / "theirs.parquet") and not written_by_cellbench(tmp_path / "theirs.pt")
+
+
+def test_validate_never_overwrites_a_users_file(tmp_path, demo_raw, capsys):
+    import json
+
+    from cellbench.cli import main
+    readme = tmp_path / "README.md"
+    readme.write_text("# my project\n")
+    settings = json.dumps({"data": {"annotations": str(demo_raw), "demo": False}, "results": str(tmp_path)})
+    assert main(["validate", "--config-json", settings, "--out", str(readme)]) == 1
+    assert "was not written by cellbench" in capsys.readouterr().err and readme.read_text() == "# my project\n"
+    assert main(["validate", "--config-json", settings, "--out", str(tmp_path / "v.txt")]) == 0
+    assert main(["validate", "--config-json", settings, "--out", str(tmp_path / "v.txt")]) == 0

@@ -94,7 +94,7 @@ def cmd_ingest(args, settings: Settings):
 
 def cmd_validate(args, settings: Settings):
     from cellbench import ingest
-    from cellbench.fsutil import staged_file
+    from cellbench.fsutil import write_text
     config = settings.sent()
     if args.annotations:
         config["data"].update(annotations=str(args.annotations), demo=False)
@@ -119,8 +119,7 @@ def cmd_validate(args, settings: Settings):
                f"({config['data']['format']}: {ingest.annotation_folder(config)})")
     print(summary)
     if args.out and not problems:  # copies are reported, not errors: split groups them
-        with staged_file(Path(args.out)) as tmp:
-            tmp.write_text("".join(f"{line}\n" for line in [summary, *copies]))
+        write_text("".join(f"{line}\n" for line in [summary, *copies]), Path(args.out))
     return 1 if problems else 0
 
 

@@ -134,6 +134,17 @@ def _red_cells(rng, size, n):
     return mask
 
 
+def _is_demo_metadata(path: Path) -> bool:
+    """Whether a file is a cell-type table this generator wrote (it may be replaced)."""
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return False
+    kinds = ("empty", "polylobed", "mononuclear")
+    return bool(lines) and lines[0] == "image_id,cell_type" and all(
+        line.startswith("demo_") and line.split(",")[-1] in kinds for line in lines[1:])
+
+
 def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = N_IMAGES, size: int = 128,
              seed: int = 0) -> list[Path]:
     """Write ``n_images`` PNG images with their LabelMe JSON files to ``out_dir``, and a per-image
@@ -161,6 +172,6 @@ def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = N_
             types.append(f"{name},{cell_type}")
             written.append(Path(out_dir) / f"{name}.json")
     metadata_csv = Path(metadata_csv) if metadata_csv else Path(out_dir) / "cell_types.csv"
-    with staged_file(metadata_csv) as tmp:
+    with staged_file(metadata_csv, replaceable=_is_demo_metadata) as tmp:
         tmp.write_text("\n".join(types) + "\n")
     return written

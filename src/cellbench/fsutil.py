@@ -2,9 +2,11 @@
 not create is ever replaced.
 
 Every output folder gets a marker file when cellbench writes it; an existing folder is replaced
-only if it is empty or carries that marker. Work in progress lives in hidden siblings whose names
-say which host and process made them; a later write of the same output removes those left by
-processes that no longer run (a kill, a full disk), and nothing else.
+only if it is empty or carries that marker. Single files carry their mark inside (Parquet
+metadata, a key of a torch checkpoint, the last line of a text file): an existing file is replaced
+only if it has it. Work in progress lives in hidden siblings whose names say which host and process
+made them; a later write of the same output removes those left by processes that no longer run (a
+kill, a full disk), and nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import shutil
 import socket
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -27,6 +30,8 @@ from cellbench.errors import OutputError
 log = logging.getLogger(__name__)
 
 MARKER = ".cellbench-output"
+WRITER = "cellbench"  # Parquet metadata key, torch dict key ("writer") of every file cellbench writes
+TEXT_MARK = "# written by cellbench"  # last line of cellbench's text outputs
 _STAGING = "cellbench-staging"
 _PARTIAL = "cellbench-partial"
 
@@ -121,12 +126,41 @@ def staged_dir(final: Path, inputs: Iterable[Path] = ()) -> Iterator[Path]:
         raise
 
 
+def written_by_cellbench(path: Path) -> bool:
+    """Whether an existing file carries cellbench's mark (see the module docstring)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            if head == b"PAR1":
+                import pyarrow.parquet as pq
+                return WRITER.encode() in (pq.read_schema(path).metadata or {})
+            if head == b"PK\x03\x04":  # a torch file: look for the writer key in its pickle, unpickling nothing
+                with zipfile.ZipFile(path) as archive:
+                    pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
+                    return bool(pickles) and b"writer" in archive.read(pickles[0]) and WRITER.encode() in \
+                        archive.read(pickles[0])
+            handle.seek(max(path.stat().st_size - 256, 0))
+            return handle.read().decode("utf-8", "replace").rstrip("\n").endswith(TEXT_MARK)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False
+
+
+def _check_file_replaceable(final: Path, replaceable) -> None:
+    if final.is_symlink() or (final.exists() and not final.is_file()):
+        raise OutputError(f"{final} exists and is not a file cellbench wrote: choose another output; nothing was "
+                          "touched")
+    if final.exists() and not replaceable(final):
+        raise OutputError(f"{final} exists and was not written by cellbench: choose another output, or remove it "
+                          "yourself; nothing was touched")
+
+
 @contextlib.contextmanager
-def staged_file(final: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``final``; it is renamed to ``final`` only on success."""
+def staged_file(final: Path, replaceable=written_by_cellbench) -> Iterator[Path]:
+    """Yield a temporary path next to ``final``; it is renamed to ``final`` only on success. An
+    existing ``final`` is replaced only if ``replaceable(final)`` (default: it carries cellbench's mark)."""
     final = Path(final)
-    if final.is_dir():
-        raise OutputError(f"{final} is a folder: cannot write a file there; nothing was touched")
+    _check_file_replaceable(final, replaceable)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(final)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{_PARTIAL}.{_owner()}.", dir=final.parent)
@@ -156,17 +190,28 @@ def write_bytes(data: bytes, final: Path) -> None:
         raise OutputError(f"cannot write {final}: {reason}{hint}; {kept}") from None
 
 
-def save_torch(obj, final: Path) -> None:
-    """torch.save, atomically and with a clear message on a disk problem (serialised in memory first:
-    torch reports a failed write as a bare RuntimeError without the reason)."""
+def save_torch(obj: dict, final: Path) -> None:
+    """torch.save of a dict (marked with its writer), atomically and with a clear message on a disk
+    problem (serialised in memory first: torch reports a failed write as a bare RuntimeError)."""
     import torch
 
     buffer = io.BytesIO()
-    torch.save(obj, buffer)
+    torch.save({"writer": WRITER, **obj}, buffer)
     write_bytes(buffer.getbuffer(), Path(final))
 
 
+def write_text(text: str, final: Path) -> None:
+    """Write a text output atomically, its last line cellbench's mark."""
+    with staged_file(final) as tmp:
+        tmp.write_text(text.rstrip("\n") + f"\n{TEXT_MARK}\n", encoding="utf-8")
+
+
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write a table atomically (no index)."""
+    """Write a table atomically (no index), marked as cellbench's in its metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), WRITER.encode(): b"1"})
     with staged_file(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp)

@@ -54,5 +54,5 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[tor
     model = build(checkpoint["arch"], checkpoint["encoder"], len(checkpoint["classes"]),
                   encoder_weights=None, in_channels=checkpoint["in_channels"])
     model.load_state_dict(checkpoint["state_dict"])
-    meta = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+    meta = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "writer")}
     return model.to(device).eval(), meta

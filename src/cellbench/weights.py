@@ -52,5 +52,5 @@ def fetch(encoder: str, weights: str, cache: Path, marker: Path) -> None:
     except Exception as err:  # network, hub and cache failures come in many types
         raise WeightsUnavailable(f"cannot fetch {weights!r} weights of encoder {encoder!r} into {cache}: {err}. "
                            "Run this step on a host with internet access") from None
-    Path(marker).parent.mkdir(parents=True, exist_ok=True)
-    Path(marker).write_text(f"{encoder} {weights}\n")
+    from cellbench.fsutil import write_text
+    write_text(f"{encoder} {weights}\n", Path(marker))
