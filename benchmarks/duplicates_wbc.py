@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cellbench import duplicates
+from cellbench.dataset import duplicates
 from cellbench.images import read_image, write_png
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -22,7 +22,9 @@ import time
 
 import numpy as np
 
-from cellbench import config, evaluate, object_metrics, objects
+from cellbench import config
+from cellbench.evaluation import evaluate, object_metrics
+from cellbench.inference import objects
 from cellbench.pool import thread_pool
 
 CLASSES = ["background", "cytoplasm", "nucleus"]

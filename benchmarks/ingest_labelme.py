@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cellbench import labelmaps, labelme
+from cellbench.formats import labelme
 from cellbench.images import write_png
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "wbc" / "labelme"
@@ -32,7 +32,7 @@ def cellbench_convert(path: Path, classes: list[str], out: Path) -> None:
     annotation, problems = labelme.read_annotation(path, classes)
     if problems:
         raise SystemExit("\n".join(map(str, problems)))
-    class_map, _ = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, classes, priority="file",
+    class_map, _ = labelme.to_maps(annotation.shapes, annotation.shape_hw, classes, priority="file",
                                      instance_mode="labelme")
     write_png(class_map, out)
 

@@ -1,7 +1,7 @@
 """Training throughput: the real data path against the bound set by the model alone.
 
 (a) steps/s of the training loop as train_fold runs it: seeded crops of real augmented variants
-    (cellbench.batches), normalised on the device, one optimiser step each (cellbench.train);
+    (cellbench.training.batches), normalised on the device, one optimiser step each (cellbench.training.train);
 (b) steps/s of the same model, optimiser, loss and precision on synthetic batches already on the
     device, normalised once: the most the data path could reach.
 
@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cellbench import augment, config, demo, ingest
-from cellbench.batches import CropBatches
-from cellbench.predict import normalise, resolve_device
-from cellbench.train import TrainingStep, configure_determinism, configure_threads
-from cellbench.variants import VariantStore
+from cellbench import config
+from cellbench.dataset import demo, ingest
+from cellbench.inference.predict import normalise, resolve_device
+from cellbench.training import augment
+from cellbench.training.batches import CropBatches
+from cellbench.training.train import TrainingStep, configure_determinism, configure_threads
+from cellbench.training.variants import VariantStore
 
 REPO = Path(__file__).resolve().parents[1]
 WBC = REPO.parent / "shared" / "data" / "wbc"

@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 from cellbench import config as configuration  # noqa: E402
-from cellbench import demo  # noqa: E402
+from cellbench.dataset import demo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # CELLBENCH_SHARED_DATA points elsewhere, e.g. at a missing folder to see what runs without the public data
@@ -69,7 +69,7 @@ def make_config(annotations: Path, **sections) -> dict:
 @pytest.fixture(scope="session")
 def demo_data(demo_raw, tmp_path_factory) -> Path:
     """The demo dataset ingested (images, masks, instances, manifest)."""
-    from cellbench.ingest import ingest
+    from cellbench.dataset.ingest import ingest
     out = tmp_path_factory.mktemp("ingested") / "data"
     ingest(make_config(demo_raw), out)
     return out

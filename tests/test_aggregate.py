@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellbench.aggregate import FOREGROUND_MEAN, OBJECT_METRICS, ranking, summarise, summarise_instances
+from cellbench.evaluation.aggregate import FOREGROUND_MEAN, OBJECT_METRICS, ranking, summarise, summarise_instances
 
 
 def metric_rows():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cellbench import augment
+from cellbench.training import augment
 
 
 def test_sixteen_variants_rotations_of_image_and_mirror():

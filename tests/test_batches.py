@@ -4,10 +4,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cellbench import augment
-from cellbench.batches import CropBatches, _pad_to
 from cellbench.classmaps import IGNORE_INDEX
-from cellbench.variants import VariantStore
+from cellbench.training import augment
+from cellbench.training.batches import CropBatches, _pad_to
+from cellbench.training.variants import VariantStore
 
 CPU = torch.device("cpu")
 

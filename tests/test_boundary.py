@@ -5,9 +5,9 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.distance import cdist
 
-from cellbench.boundary import hd95_assd, surface, surface_mask
 from cellbench.classmaps import IGNORE_INDEX
-from cellbench.metrics import image_rows
+from cellbench.evaluation.boundary import hd95_assd, surface, surface_mask
+from cellbench.evaluation.semantic_metrics import image_rows
 
 
 def square(shape, r0, r1, c0, c1):

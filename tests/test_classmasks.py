@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from cellbench.classmaps import IGNORE_INDEX
-from cellbench.classmasks import cell_instances, class_indices, grey_levels, read_class_mask
+from cellbench.formats.class_masks import cell_instances, class_indices, grey_levels, read_class_mask
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 LEVELS = {"background": 0, "cytoplasm": 128, "nucleus": 255}

@@ -79,8 +79,8 @@ def test_evaluate_one_class_named_cell_with_the_default_settings(tmp_path, demo_
     settings = {"dataset": "x", "classes": ["background", "cell"]}
     assert main(["evaluate", "--config-json", json.dumps(settings), *paths, *outputs]) == 0
     log = capsys.readouterr().err
-    assert "WARNING cellbench.evaluate: region 'cell' skipped: it is the name of a class" in log
-    assert "INFO cellbench.evaluate: object type 'cell' derived" in log
+    assert "WARNING cellbench.evaluation.evaluate: region 'cell' skipped: it is the name of a class" in log
+    assert "INFO cellbench.evaluation.evaluate: object type 'cell' derived" in log
     instances = pd.read_parquet(tmp_path / "i.parquet")
     assert set(instances["object_type"]) == {"cell"} and instances["tp"].sum() > 0
     settings["evaluate"] = {"regions": {"whole": ["cell", "membrane"]}}

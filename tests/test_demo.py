@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from cellbench import demo
+from cellbench.dataset import demo
 from cellbench.images import read_png
 
 

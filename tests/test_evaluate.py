@@ -6,9 +6,9 @@ import pytest
 from conftest import make_config, relabelled
 
 from cellbench.errors import ConfigError
-from cellbench.evaluate import evaluate_predictions, score_image
+from cellbench.evaluation.evaluate import evaluate_predictions, score_image
 from cellbench.images import read_png, write_png
-from cellbench.objects import truth_objects
+from cellbench.inference.objects import truth_objects
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 SETTINGS = make_config(None)["evaluate"]
@@ -93,7 +93,7 @@ def test_one_class_named_cell_is_scored_with_the_default_settings(demo_data, tmp
     splits, fold_ids = fold_of(data)
     predictions = perfect_class_maps(data, tmp_path / "predictions", fold_ids)
     settings = make_config(None, classes=classes)["evaluate"]
-    with caplog.at_level("INFO", logger="cellbench.evaluate"):
+    with caplog.at_level("INFO", logger="cellbench.evaluation.evaluate"):
         scores = evaluate_predictions(data, predictions, splits, 1, classes, settings, {})
     assert set(scores.semantic["class"]) == {"cell"} and not scores.semantic["is_region"].any()
     assert scores.semantic["dice"].dropna().eq(1).all() and len(scores.semantic) == len(fold_ids)

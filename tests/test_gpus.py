@@ -4,11 +4,11 @@ import os
 import subprocess
 import sys
 
-from cellbench import gpus
+from cellbench.training import gpus
 
 HOLD = """
 import sys, time
-from cellbench import gpus
+from cellbench.training import gpus
 print(gpus.claim(timeout=float(sys.argv[1])), flush=True)
 time.sleep(float(sys.argv[2]))
 """

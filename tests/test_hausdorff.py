@@ -3,7 +3,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.distance import directed_hausdorff
 
-from cellbench.hausdorff import STEPS, Outlines, hausdorff, nearest, outline_masks
+from cellbench.evaluation.hausdorff import STEPS, Outlines, hausdorff, nearest, outline_masks
 
 
 def brute_force(a_mask, b_mask) -> float:

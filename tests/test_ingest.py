@@ -7,10 +7,10 @@ import pytest
 from conftest import CELL, NUCLEUS, make_config, shared, write_labelme
 from PIL import Image
 
-from cellbench import labelmaps, labelme
+from cellbench.dataset.ingest import find_problems, ingest
 from cellbench.errors import InputError
+from cellbench.formats import labelme
 from cellbench.images import read_png
-from cellbench.ingest import find_problems, ingest
 
 
 def fingerprint(folder):
@@ -66,7 +66,7 @@ def test_failed_rerun_keeps_the_previous_output(tmp_path, demo_raw):
 
 def test_demo_and_own_annotations_exclude_each_other(tmp_path):
     from cellbench import config as configuration
-    from cellbench.ingest import annotation_folder
+    from cellbench.dataset.ingest import annotation_folder
     both = configuration.complete({"data": {"demo": True, "annotations": str(tmp_path)}})
     with pytest.raises(ValueError, match="set data.demo: false"):
         annotation_folder(both)
@@ -190,7 +190,7 @@ def test_an_unforeseen_error_is_reported_against_its_file_and_the_rest_go_on(tmp
     for name in ("a", "b", "c"):
         write_labelme(tmp_path, [CELL, NUCLEUS], name=name)
     write_labelme(tmp_path, [{**CELL, "label": "platelet"}], name="d")
-    to_maps, calls = labelmaps.to_maps, []
+    to_maps, calls = labelme.to_maps, []
 
     def failing_for_b(*args):  # files are read in name order: the second call is b's
         calls.append(args)
@@ -198,7 +198,7 @@ def test_an_unforeseen_error_is_reported_against_its_file_and_the_rest_go_on(tmp
             raise ZeroDivisionError("surprise")
         return to_maps(*args)
 
-    monkeypatch.setattr(labelmaps, "to_maps", failing_for_b)
+    monkeypatch.setattr(labelme, "to_maps", failing_for_b)
     found = find_problems(make_config(tmp_path))
     good, problems = found.good, found.problems
     assert good == 2
@@ -208,7 +208,7 @@ def test_an_unforeseen_error_is_reported_against_its_file_and_the_rest_go_on(tmp
         f"{tmp_path / 'd.json'}: shape 0: unknown label 'platelet' (known classes: __ignore__, background, cytoplasm, "
         "nucleus; add it to data.label_aliases, or set data.unknown_labels to ignore or to a class)"]
 
-    monkeypatch.setattr(labelme, "_resolve_image", lambda *args: {}["surprise"])  # inside read_annotation
+    monkeypatch.setattr(labelme.reading, "_resolve_image", lambda *args: {}["surprise"])  # inside read_annotation
     annotation, problems = labelme.read_annotation(tmp_path / "a.json", ["background", "cytoplasm", "nucleus"])
     assert annotation is None and [p.message for p in problems] == [
         "internal error while reading this file (KeyError: 'surprise'); please report it"]

@@ -4,31 +4,31 @@ import pytest
 from conftest import make_config, shared
 from PIL import Image
 
-from cellbench import instancemasks
+from cellbench.dataset.ingest import find_problems, ingest, input_files
 from cellbench.errors import InputError
+from cellbench.formats import instance_masks
 from cellbench.images import read_png
-from cellbench.ingest import find_problems, ingest, input_files
 
 
 def test_masks_sort_numerically(tmp_path):
     (tmp_path / "masks").mkdir()
     for k in (10, 2, 1):
         (tmp_path / "masks" / f"a_{k}.png").touch()
-    assert [p.stem for p in instancemasks.mask_files(tmp_path)] == ["a_1", "a_2", "a_10"]
+    assert [p.stem for p in instance_masks.mask_files(tmp_path)] == ["a_1", "a_2", "a_10"]
 
 
 def test_paint_later_object_wins_and_overlap_is_counted():
     a = np.array([[1, 1, 0]], bool)
     b = np.array([[0, 1, 1]], bool)
-    classes, instances, overlap = instancemasks.paint([a, b], (1, 3), 2)
+    classes, instances, overlap = instance_masks.paint([a, b], (1, 3), 2)
     assert classes.tolist() == [[2, 2, 2]] and instances.tolist() == [[1, 2, 2]] and overlap == 1
 
 
 def test_object_class():
-    assert instancemasks.object_class_index(["background", "nucleus"], None) == 1
-    assert instancemasks.object_class_index(["background", "cytoplasm", "nucleus"], "nucleus") == 2
+    assert instance_masks.object_class_index(["background", "nucleus"], None) == 1
+    assert instance_masks.object_class_index(["background", "cytoplasm", "nucleus"], "nucleus") == 2
     with pytest.raises(ValueError, match="must name the class"):
-        instancemasks.object_class_index(["background", "cytoplasm", "nucleus"], None)
+        instance_masks.object_class_index(["background", "cytoplasm", "nucleus"], None)
 
 
 def dsb_config(fmt, **data):

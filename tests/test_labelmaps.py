@@ -5,8 +5,8 @@ import numpy as np
 from conftest import CELL, NUCLEUS, shape, write_labelme
 from PIL import Image
 
-from cellbench import labelmaps, labelme
 from cellbench.classmaps import IGNORE_INDEX
+from cellbench.formats import labelme
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 
@@ -17,7 +17,7 @@ def read(path, **kwargs):
 
 
 def maps(annotation, priority=None):
-    return labelmaps.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, priority)
+    return labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, priority)
 
 
 def test_class_priority_not_file_order_decides_the_top(tmp_path):
@@ -87,6 +87,6 @@ def test_file_order_paints_later_shapes_on_top(tmp_path):
 
 def test_labelme_instance_mode_keeps_labels_apart(tmp_path):
     annotation, _ = read(write_labelme(tmp_path, [CELL, NUCLEUS]))
-    _, cells = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "cell")
-    _, objects = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "labelme")
+    _, cells = labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "cell")
+    _, objects = labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "labelme")
     assert cells.max() == 1 and objects.max() == 2 and objects[8, 8] != objects[3, 3]

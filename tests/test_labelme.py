@@ -7,9 +7,9 @@ import pytest
 from conftest import CELL, NUCLEUS, make_config, shape, write_labelme
 from PIL import Image
 
-from cellbench import labelme
+from cellbench.dataset.ingest import ingest
 from cellbench.errors import InputError
-from cellbench.ingest import ingest
+from cellbench.formats import labelme
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 

@@ -5,11 +5,11 @@ import pytest
 from conftest import reference, shared
 from PIL import Image
 
-from cellbench import labelmaps, labelme
-from cellbench.classmasks import grey_levels, read_class_mask
 from cellbench.cli import main
 from cellbench.errors import InputError
-from cellbench.labelme_export import export, map_shapes, mask_polygons
+from cellbench.formats import labelme
+from cellbench.formats.class_masks import grey_levels, read_class_mask
+from cellbench.formats.labelme.export import export, map_shapes, mask_polygons
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 PRIORITY = ["nucleus", "cytoplasm"]
@@ -32,7 +32,7 @@ def cells_map(shape=(80, 120)):
 
 
 def reimport(shapes, shape_hw):
-    return labelmaps.to_maps(labelme.parse_shapes(shapes, CLASSES), shape_hw, CLASSES, PRIORITY)
+    return labelme.to_maps(labelme.parse_shapes(shapes, CLASSES), shape_hw, CLASSES, PRIORITY)
 
 
 def dice(a, b):

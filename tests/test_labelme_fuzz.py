@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cellbench import labelmaps, labelme
+from cellbench.dataset.ingest import find_problems
 from cellbench.errors import InputProblem
-from cellbench.ingest import find_problems
+from cellbench.formats import labelme
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 HEIGHT, WIDTH = 24, 32
@@ -161,7 +161,7 @@ def _check(path: Path, annotation, problems):
         return
     event("accepted")
     assert problems == []
-    class_map, instance_map = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, CLASSES)
+    class_map, instance_map = labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES)
     assert class_map.shape == instance_map.shape == annotation.shape_hw
 
 

@@ -12,9 +12,9 @@ import pytest
 from conftest import CELL, EPS, NUCLEUS, make_config, png_bomb, shape, write_labelme
 from PIL import Image
 
-from cellbench import labelmaps, labelme
 from cellbench.cli import main
-from cellbench.ingest import find_problems
+from cellbench.dataset.ingest import find_problems
+from cellbench.formats import labelme
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 TOO_MANY = "more than data.max_pixels = 100000000"
@@ -152,7 +152,7 @@ def test_odd_but_harmless_files_are_read(tmp_path, case):
     ACCEPTED[case](tmp_path)
     annotation, problems = labelme.read_annotation(tmp_path / "a.json", CLASSES)
     assert problems == []
-    class_map, instance_map = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, CLASSES)
+    class_map, instance_map = labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES)
     assert class_map.shape == (20, 30) and class_map.any()
 
 

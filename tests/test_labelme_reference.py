@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import reference, shared
 
-from cellbench import labelmaps, labelme
 from cellbench.classmaps import IGNORE_INDEX, relabel_sequential
+from cellbench.formats import labelme
 
 AUTHORED = Path(__file__).resolve().parent / "data" / "labelme"  # written by its make_cases.py
 
@@ -35,7 +35,7 @@ def load(example: str, name: str):
 @pytest.mark.parametrize("example, name", EXAMPLES)
 def test_class_map_matches_labelme(example, name):
     root, classes, annotation = load(example, name)
-    class_map, _ = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
+    class_map, _ = labelme.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
     reference = np.load(root / "data_dataset_voc" / "SegmentationClassNpy" / f"{name}.npy")
     expected = np.where(reference == -1, IGNORE_INDEX, reference)
     assert (class_map != expected).sum() <= PILLOW_DEPENDENT.get(name, 0)
@@ -44,7 +44,7 @@ def test_class_map_matches_labelme(example, name):
 @pytest.mark.parametrize("name", ["2011_000003", "2011_000006", "2011_000025"])
 def test_object_map_matches_labelme(name):
     root, classes, annotation = load("instance_segmentation", name)
-    _, instances = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
+    _, instances = labelme.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
     reference = np.load(root / "data_dataset_voc" / "SegmentationObjectNpy" / f"{name}.npy")
     assert (instances != relabel_sequential(np.maximum(reference, 0))).sum() <= PILLOW_DEPENDENT.get(name, 0)
     assert instances.max() == len(np.unique(reference)) - 1
@@ -53,8 +53,8 @@ def test_object_map_matches_labelme(name):
 def test_ingest_with_labelme_compatible_settings(tmp_path):
     from conftest import make_config
 
+    from cellbench.dataset.ingest import ingest
     from cellbench.images import read_png
-    from cellbench.ingest import ingest
     root, classes, _ = load("instance_segmentation", "2011_000003")
     config = make_config(root / "data_annotated", classes=classes, class_priority="file",
                          data={"instance_mode": "labelme"}, evaluate={"regions": {}})
@@ -93,7 +93,7 @@ def test_maps_match_labelme_on_authored_files(name):
     expected_class, expected_objects = labelme_export(AUTHORED / f"{name}.json", labels)
     annotation, problems = labelme.read_annotation(AUTHORED / f"{name}.json", classes)
     assert problems == []
-    class_map, instances = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
+    class_map, instances = labelme.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
     assert np.array_equal(class_map, np.where(expected_class == -1, IGNORE_INDEX, expected_class))
     assert np.array_equal(instances, relabel_sequential(expected_objects))
     assert instances.max() == len(np.unique(expected_objects)) - 1
@@ -104,8 +104,8 @@ def test_ingest_with_labelme_compatible_settings_on_authored_files(tmp_path):
     from conftest import make_config
     from PIL import Image
 
+    from cellbench.dataset.ingest import ingest
     from cellbench.images import read_png
-    from cellbench.ingest import ingest
     imgviz_io = reference("imgviz.io")  # LabelMe's lblsave
     labels, classes = authored_labels()
     config = make_config(AUTHORED, classes=classes, class_priority="file", data={"instance_mode": "labelme"})
@@ -127,8 +127,8 @@ def test_labelme_class_pngs_of_authored_files_read_as_class_index_pngs(tmp_path)
     from conftest import make_config
     from PIL import Image
 
+    from cellbench.dataset.ingest import ingest
     from cellbench.images import read_png
-    from cellbench.ingest import ingest
     lm, imgviz_io = reference("labelme"), reference("imgviz.io")
     labels, classes = authored_labels()
     (tmp_path / "SegmentationClass").mkdir()

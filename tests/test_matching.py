@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from cellbench import matching
 from cellbench.classmaps import sequential
-from cellbench.matching import Overlaps
+from cellbench.evaluation import matching
+from cellbench.evaluation.matching import Overlaps
 
 
 def random_instances(rng, top_id, shape=(30, 40)):

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from cellbench import metrics
 from cellbench.errors import ConfigError
+from cellbench.evaluation import semantic_metrics
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 
 
 def rows_by_class(truth, prediction, regions=None):
-    return {r["class"]: r for r in metrics.image_rows(np.array(truth), np.array(prediction), CLASSES, regions)}
+    return {r["class"]: r for r in semantic_metrics.image_rows(np.array(truth), np.array(prediction), CLASSES, regions)}
 
 
 def test_counts_and_scores_by_hand():
@@ -59,21 +59,21 @@ def test_region_with_unknown_class_is_an_error_unless_it_is_the_default():
     with pytest.raises(ConfigError, match=r"evaluate.regions.cell: no class 'membrane' in classes \[background, "):
         rows_by_class([[1]], [[1]], {"cell": ["cytoplasm", "membrane"]})
     default = {"cell": ["cytoplasm", "nucleus"]}
-    assert list(metrics.regions_of(["background", "nucleus"], default)) == ["nucleus"]
-    assert metrics.regions_of(["background", "cell"], default) == {"cell": [1]}  # the class, not the region
+    assert list(semantic_metrics.regions_of(["background", "nucleus"], default)) == ["nucleus"]
+    assert semantic_metrics.regions_of(["background", "cell"], default) == {"cell": [1]}  # the class, not the region
     with pytest.raises(ConfigError, match="a region cannot have the name of a class"):
-        metrics.regions_of(["background", "cell"], {"cell": ["cell"]})
+        semantic_metrics.regions_of(["background", "cell"], {"cell": ["cell"]})
 
 
 def test_confusion_rejects_shape_mismatch():
     with pytest.raises(ValueError, match="differ in shape"):
-        metrics.confusion(np.zeros((2, 2), int), np.zeros((2, 3), int), 3)
+        semantic_metrics.confusion(np.zeros((2, 2), int), np.zeros((2, 3), int), 3)
 
 
 def test_foreground_dice_ignores_empty_pairs():
     empty = (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8))
     perfect = (np.array([[1, 2], [0, 0]], np.uint8), np.array([[1, 2], [0, 0]], np.uint8))
-    headline, per_class = metrics.foreground_dice([empty, perfect], CLASSES)
+    headline, per_class = semantic_metrics.foreground_dice([empty, perfect], CLASSES)
     assert headline == 1.0 and per_class == {"cytoplasm": 1.0, "nucleus": 1.0}
 
 
@@ -92,4 +92,4 @@ def test_confusion_counts_every_pixel_pair(n_classes):
     truth[:3] = 255  # ignored
     expected = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(expected, (truth[truth != 255], prediction[truth != 255]), 1)
-    np.testing.assert_array_equal(metrics.confusion(truth, prediction, n_classes), expected)
+    np.testing.assert_array_equal(semantic_metrics.confusion(truth, prediction, n_classes), expected)

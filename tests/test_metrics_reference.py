@@ -16,9 +16,9 @@ from scipy import ndimage
 from skimage import draw
 from skimage.segmentation import expand_labels
 
-from cellbench import metrics, object_metrics
 from cellbench.classmaps import sequential
-from cellbench.instancemasks import mask_files, paint
+from cellbench.evaluation import object_metrics, semantic_metrics
+from cellbench.formats.instance_masks import mask_files, paint
 
 
 def dsb_truths():
@@ -133,5 +133,5 @@ def check_semantic_counts(nnunet, cases):
         ignore[:3] = True  # a band of ignored pixels, as nnU-Net's ignore label
         theirs = nnunet.compute_tp_fp_fn_tn(truth_classes == 1, pred_classes == 1, ignore)
         truth_classes[ignore] = 255
-        [row] = metrics.image_rows(truth_classes, pred_classes, ["background", "nucleus"])
+        [row] = semantic_metrics.image_rows(truth_classes, pred_classes, ["background", "nucleus"])
         assert (row["tp"], row["fp"], row["fn"], row["tn"]) == tuple(int(v) for v in theirs), (name, kind)

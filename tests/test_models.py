@@ -3,7 +3,7 @@ import time
 import pytest
 import torch
 
-from cellbench import models
+from cellbench.training import models
 
 
 @pytest.mark.parametrize("arch, divisor", [("Unet", 32), ("FPN", 32), ("PSPNet", 8),

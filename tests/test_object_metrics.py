@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from cellbench import object_metrics as om
-from cellbench.matching import Overlaps
+from cellbench.evaluation import object_metrics as om
+from cellbench.evaluation.matching import Overlaps
 
 
 def squares(shape, boxes):

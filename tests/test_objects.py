@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cellbench.errors import ConfigError
-from cellbench.objects import object_types, predicted_objects, truth_objects
+from cellbench.inference.objects import object_types, predicted_objects, truth_objects
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 SPEC = {"cell": {"classes": ["cytoplasm", "nucleus"], "seed_class": "nucleus"}, "nucleus": {"classes": ["nucleus"]}}

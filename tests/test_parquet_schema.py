@@ -9,12 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REPO, make_config
 
-from cellbench import augment, stats, train
-from cellbench.aggregate import summarise, summarise_instances
-from cellbench.evaluate import evaluate_predictions
+from cellbench.dataset.split import make_splits
+from cellbench.evaluation import stats
+from cellbench.evaluation.aggregate import summarise, summarise_instances
+from cellbench.evaluation.evaluate import evaluate_predictions
 from cellbench.fsutil import write_parquet
 from cellbench.images import read_png, write_png
-from cellbench.split import make_splits
+from cellbench.training import augment, train
 
 EXTRA_COLUMNS = {"data/manifest.parquet": r"pixels_\w+", "splits.parquet": r"group|stratum",
                  "models/<arch>/fold<k>/history.parquet": r"(selection|monitor)_dice_\w+"}

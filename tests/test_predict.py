@@ -5,9 +5,9 @@ import pandas as pd
 import torch
 from conftest import make_config, relabelled
 
-from cellbench import models
 from cellbench.images import read_png
-from cellbench.predict import predict_fold, predict_image
+from cellbench.inference.predict import predict_fold, predict_image
+from cellbench.training import models
 
 
 class Echo(torch.nn.Module):
@@ -46,7 +46,7 @@ def test_predict_fold_writes_the_object_types_that_apply(demo_data, tmp_path, ca
     samples = pd.read_parquet(data / "manifest.parquet")["sample_id"].tolist()[:2]
     splits = pd.DataFrame({"sample_id": samples, "fold": 0})
     spec = make_config(None, classes=classes)["evaluate"]["objects"]
-    with caplog.at_level(logging.INFO, logger="cellbench.predict"):
+    with caplog.at_level(logging.INFO, logger="cellbench.inference.predict"):
         predict_fold(tmp_path / "model.pt", data, splits, 0, tmp_path / "out", "cpu", spec)
     assert sorted(p.name for p in (tmp_path / "out" / "instances").iterdir()) == ["cell"]
     for sample in samples:

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import reference, shared
 
-from cellbench import labelmaps, labelme
 from cellbench.classmaps import IGNORE_INDEX, relabel_sequential
-from cellbench.rasterise import Footprint, rasterise
+from cellbench.formats import labelme
+from cellbench.formats.labelme.painting import Footprint, rasterise
 
 
 def test_rectangle_includes_both_corners():
@@ -113,7 +113,7 @@ def assert_rasterised_as_labelme(path, shape_types, ignored=()):
     annotation, problems = labelme.read_annotation(path, classes)
     assert problems == []
     assert {s.shape_type for s in annotation.shapes} == shape_types
-    class_map, objects = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
+    class_map, objects = labelme.to_maps(annotation.shapes, annotation.shape_hw, classes, "file", "labelme")
     assert np.array_equal(class_map, np.where(expected_class == -1, IGNORE_INDEX, expected_class))
     assert np.array_equal(objects, relabel_sequential(expected_objects))
     for shape, raw in zip(annotation.shapes, label_file.shapes, strict=True):  # and shape by shape

@@ -4,12 +4,12 @@ import pytest
 from conftest import make_config, relabelled
 from PIL import Image
 
-from cellbench import stats
-from cellbench.aggregate import summarise, summarise_instances
-from cellbench.evaluate import evaluate_predictions
+from cellbench.evaluation import stats
+from cellbench.evaluation.aggregate import summarise, summarise_instances
+from cellbench.evaluation.evaluate import evaluate_predictions
+from cellbench.evaluation.scope import resolve
 from cellbench.images import read_png, write_png
 from cellbench.report import FIGURES, TABLES, choose_overlay_samples, colourise, comparison_tables, make_report
-from cellbench.scope import resolve
 
 
 @pytest.mark.parametrize("selection", ["last", "scored_fold_best"])

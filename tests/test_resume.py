@@ -12,8 +12,8 @@ import pytest
 import torch
 from conftest import make_config
 
-from cellbench import augment, models, resume, train
-from cellbench.split import make_splits
+from cellbench.dataset.split import make_splits
+from cellbench.training import augment, models, resume, train
 
 
 def test_stop_signal_only_sets_a_flag_while_active():
@@ -123,7 +123,7 @@ def test_the_resume_identity_is_a_digest_of_the_real_inputs(demo_data, demo_raw,
     """A state saved before a change of split, augmentation, data or model settings is not resumed; a
     change of threads or of how often states are saved does not matter."""
     from cellbench.settings import Settings
-    from cellbench.variants import VariantStore
+    from cellbench.training.variants import VariantStore
 
     splits = pd.read_parquet(fold_inputs / "splits.parquet")
     manifest = pd.read_parquet(demo_data / "manifest.parquet").set_index("sample_id")

@@ -4,7 +4,7 @@ import pytest
 from conftest import shared
 from PIL import Image
 
-from cellbench import rle
+from cellbench.formats import rle
 
 
 def test_one_indexed_column_major_by_hand():

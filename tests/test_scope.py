@@ -8,7 +8,7 @@ import pytest
 from conftest import make_config
 
 from cellbench.errors import ConfigError
-from cellbench.scope import resolve
+from cellbench.evaluation.scope import resolve
 
 DEFAULTS = make_config(None)["evaluate"]
 

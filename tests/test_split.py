@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cellbench.dataset.split import assign_folds, make_splits
 from cellbench.errors import InputError
-from cellbench.split import assign_folds, make_splits
 
 
 def split_config(**kwargs):
@@ -75,7 +75,7 @@ def test_stratifying_without_metadata_says_which_keys():
 
 def test_metadata_path_defaults_to_the_demo_table_only_for_the_demo():
     from cellbench import config as configuration
-    from cellbench.split import metadata_path
+    from cellbench.dataset.split import metadata_path
     assert metadata_path(configuration.complete({"dataset": "d", "data": {"demo": True}})) == \
         "results/d/demo_input/cell_types.csv"
     assert metadata_path(configuration.complete({"data": {"demo": False, "annotations": "x"}})) is None
@@ -228,7 +228,7 @@ def test_a_stratum_smaller_than_the_folds_is_named(tmp_path, caplog):
 
 
 def test_inner_hold_out_is_grouped_stratified_and_seeded():
-    from cellbench.split import inner_holdout
+    from cellbench.dataset.split import inner_holdout
     table = pd.DataFrame({"sample_id": [f"s{i:02d}" for i in range(40)],
                           "group": [f"p{i // 2}" for i in range(40)],
                           "stratum": ["a"] * 20 + ["b"] * 20})

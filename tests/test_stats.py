@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from cellbench import stats
+from cellbench.evaluation import stats
 
 
 def test_holm_by_hand():

@@ -6,12 +6,12 @@ import pytest
 import torch
 from conftest import make_config
 
-from cellbench import augment, models, train
-from cellbench.batches import CropBatches
+from cellbench.dataset.split import make_splits
 from cellbench.errors import ConfigError
 from cellbench.settings import TrainSettings
-from cellbench.split import make_splits
-from cellbench.variants import VariantStore
+from cellbench.training import augment, models, train
+from cellbench.training.batches import CropBatches
+from cellbench.training.variants import VariantStore
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,7 @@ def test_the_selected_epoch_is_the_one_saved(prepared, demo_data, demo_raw, monk
     after that epoch (constant learning rate, deterministic CPU), not the last epoch's."""
     root, _ = prepared
     scores = iter([0.2, 0.9, 0.5, 0.1, 0.2])  # three epochs of the first run, two of the second
-    monkeypatch.setattr(train.metrics, "foreground_dice", lambda pairs, classes: (next(scores), {}))
+    monkeypatch.setattr(train.semantic_metrics, "foreground_dice", lambda pairs, classes: (next(scores), {}))
     base = {**TINY, "selection": "inner", "monitor_scored_fold": False}
     history = train.train_fold(make_config(demo_raw, train={**base, "epochs": 3}), "Unet", 1, demo_data,
                                root / "augmented", root / "splits.parquet", tmp_path / "three", threads=1)

@@ -3,9 +3,9 @@ import pickle
 import numpy as np
 import pandas as pd
 
-from cellbench import augment
 from cellbench.images import read_png
-from cellbench.variants import VariantStore
+from cellbench.training import augment
+from cellbench.training.variants import VariantStore
 
 
 def test_store_round_trip(demo_data, tmp_path):

@@ -10,9 +10,9 @@ from conftest import REPO
 BUILD_OFFLINE = """
 import sys
 from pathlib import Path
-from cellbench import weights
+from cellbench.training import weights
 weights.use_cache(Path(sys.argv[1]), offline=True)
-from cellbench import models
+from cellbench.training import models
 models.build("Unet", "resnet18", 3, "imagenet")
 """
 

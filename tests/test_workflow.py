@@ -15,7 +15,8 @@ import yaml
 from conftest import REPO
 from PIL import Image
 
-from cellbench import demo, labelme
+from cellbench.dataset import demo
+from cellbench.formats import labelme
 
 pytestmark = pytest.mark.workflow
 

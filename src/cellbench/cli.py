@@ -18,12 +18,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from cellbench import __version__, demo
+from cellbench import __version__
 from cellbench import config as configuration
+from cellbench.dataset import demo
 from cellbench.errors import ConfigError, InputError, InputProblem, OutputError, WeightsUnavailable
 from cellbench.layout import Layout
-from cellbench.resume import Preempted
 from cellbench.settings import Settings
+from cellbench.training.resume import Preempted
 
 log = logging.getLogger("cellbench")
 
@@ -86,14 +87,14 @@ def cmd_demo(args, settings: Settings):
 
 
 def cmd_ingest(args, settings: Settings):
-    from cellbench import ingest
+    from cellbench.dataset import ingest
     manifest = ingest.ingest(settings, Path(args.out or _layout(settings).data))
     log.info("%d images, %d objects, %d stray mask pixels", len(manifest), manifest["n_objects"].sum(),
              manifest["n_stray_pixels"].sum())
 
 
 def cmd_validate(args, settings: Settings):
-    from cellbench import ingest
+    from cellbench.dataset import ingest
     from cellbench.fsutil import write_text
     config = settings.sent()
     if args.annotations:
@@ -133,7 +134,7 @@ def cmd_check(args, settings: Settings):
 
 
 def cmd_split(args, settings: Settings):
-    from cellbench import split
+    from cellbench.dataset import split
     from cellbench.fsutil import write_parquet
     layout = _layout(settings)
     manifest = pd.read_parquet(_existing(args.manifest or layout.manifest, "ingest"))
@@ -145,7 +146,7 @@ def cmd_split(args, settings: Settings):
 
 
 def cmd_augment(args, settings: Settings):
-    from cellbench import augment
+    from cellbench.training import augment
     layout = _layout(settings)
     table = augment.augment(_existing(args.data or layout.data, "ingest"), Path(args.out or layout.augmented),
                             settings.augment.rotations, settings.augment.flip)
@@ -159,13 +160,13 @@ def cmd_train(args, settings: Settings):
                                                      "resume_every_minutes": args.resume_every_seconds / 60}})
     train_settings = settings.train
     if train_settings.device != "cpu":
-        from cellbench import gpus
+        from cellbench.training import gpus
         gpus.claim()  # before CUDA starts: one GPU per concurrent training job
     if train_settings.encoder_weights:
-        from cellbench import weights
+        from cellbench.training import weights
         weights.use_cache(Path(args.weights_cache or _layout(settings).weights_cache), offline=True)
         weights.require(train_settings.encoder, train_settings.encoder_weights)
-    from cellbench import train
+    from cellbench.training import train
     layout = _layout(settings)
     train.train_fold(settings, args.arch, args.fold, _existing(args.data or layout.data, "ingest"),
                      _existing(args.augmented or layout.augmented, "augment"),
@@ -175,7 +176,7 @@ def cmd_train(args, settings: Settings):
 
 
 def cmd_predict(args, settings: Settings):
-    from cellbench import predict
+    from cellbench.inference import predict
     layout = _layout(settings)
     splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
     predict.predict_fold(_existing(args.checkpoint or layout.checkpoint(args.arch, args.fold), "train"),
@@ -185,7 +186,7 @@ def cmd_predict(args, settings: Settings):
 
 
 def cmd_evaluate(args, settings: Settings):
-    from cellbench.evaluate import evaluate_predictions
+    from cellbench.evaluation.evaluate import evaluate_predictions
     from cellbench.fsutil import write_parquet
     layout = _layout(settings)
     splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
@@ -208,8 +209,8 @@ def _all_folds(settings: Settings, path_of, made_by: str) -> pd.DataFrame:
 
 
 def cmd_aggregate(args, settings: Settings):
-    from cellbench import stats
-    from cellbench.aggregate import instance_ranking, ranking, summarise, summarise_instances
+    from cellbench.evaluation import stats
+    from cellbench.evaluation.aggregate import instance_ranking, ranking, summarise, summarise_instances
     from cellbench.fsutil import write_parquet
     layout = _layout(settings)
     metrics = _all_folds(settings, layout.fold_metrics, "evaluate")
@@ -230,7 +231,7 @@ def cmd_aggregate(args, settings: Settings):
 
 def cmd_report(args, settings: Settings):
     from cellbench import report
-    from cellbench.scope import resolve
+    from cellbench.evaluation.scope import resolve
     layout = _layout(settings)
     archs, folds = settings.train.architectures, range(settings.split.folds)
     histories = pd.concat([pd.read_parquet(_existing(layout.history(a, k), "train")) for a in archs for k in folds],
@@ -244,7 +245,7 @@ def cmd_report(args, settings: Settings):
 
 
 def cmd_export_labelme(args, settings: Settings):
-    from cellbench import labelme_export
+    from cellbench.formats.labelme import export as labelme_export
     from cellbench.images import IMAGE_SUFFIXES
     layout = _layout(settings)
     if args.masks:
@@ -268,7 +269,7 @@ def cmd_export_labelme(args, settings: Settings):
 
 
 def cmd_fetch_weights(args, settings: Settings):
-    from cellbench import weights
+    from cellbench.training import weights
     layout, train_settings = _layout(settings), settings.train
     if not train_settings.encoder_weights:
         raise ConfigError("train.encoder_weights is null: there are no pretrained weights to fetch")
@@ -279,8 +280,9 @@ def cmd_fetch_weights(args, settings: Settings):
 
 
 def cmd_run_info(args, settings: Settings):
-    from cellbench import provenance, train
+    from cellbench import provenance
     from cellbench.fsutil import staged_dir
+    from cellbench.training import train
     config = settings.sent()
     selection = config.get("train", {}).get("selection")
     with staged_dir(Path(args.out or _layout(settings).run_info)) as stage:

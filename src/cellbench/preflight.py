@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def _count_samples(config: dict) -> int | None:
     """How many images the annotations hold, known without decoding them (None when unknown)."""
-    from cellbench import demo, ingest
+    from cellbench.dataset import demo, ingest
 
     if config["data"]["demo"]:
         return demo.N_IMAGES
@@ -41,7 +41,7 @@ def _count_samples(config: dict) -> int | None:
 
 def _metadata_counts(config: dict) -> tuple[int | None, dict[str, int]]:
     """(number of groups, images per stratum) from the metadata CSV, when the split uses them."""
-    from cellbench.split import metadata_path
+    from cellbench.dataset.split import metadata_path
 
     split = config["split"]
     path = metadata_path(config)
@@ -64,7 +64,7 @@ def _metadata_counts(config: dict) -> tuple[int | None, dict[str, int]]:
 def check(config: dict) -> list[str]:
     """Raise ConfigError listing every problem of a complete configuration that can be seen without
     reading the images; return warnings (one line each) for what works but deserves a look."""
-    from cellbench.scope import resolve
+    from cellbench.evaluation.scope import resolve
 
     errors, warnings = [], []
     train, split = config["train"], config["split"]
@@ -106,7 +106,7 @@ def check_models(config: dict) -> None:
     one that cannot be built or whose size divisor does not divide train.crop_size."""
     import torch
 
-    from cellbench import models
+    from cellbench.training import models
 
     train = config["train"]
     errors = []

@@ -6,11 +6,13 @@ import shlex
 
 from snakemake.logging import logger
 
-from cellbench import demo, preflight
-from cellbench.ingest import annotation_folder, input_files
+from cellbench import preflight
+
+from cellbench.dataset import demo
+from cellbench.dataset.ingest import annotation_folder, input_files
 from cellbench.layout import Layout
 from cellbench.report import FIGURES, TABLES
-from cellbench.split import metadata_path
+from cellbench.dataset.split import metadata_path
 from cellbench.settings import NOT_MODEL_SETTINGS
 
 # Jobs run this checkout's library, also inside `--sdm conda` environments (which hold only the

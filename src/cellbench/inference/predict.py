@@ -11,12 +11,13 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from cellbench import models, objects
 from cellbench.classmaps import relabel_sequential
 from cellbench.errors import InputError, InputProblem
+from cellbench.evaluation.scope import resolve
 from cellbench.fsutil import staged_dir
 from cellbench.images import read_png, write_png
-from cellbench.scope import resolve
+from cellbench.inference import objects
+from cellbench.training import models
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import numpy as np
 
 from cellbench.classmaps import IGNORE_INDEX, IGNORE_LABEL, relabel_sequential
 from cellbench.errors import ConfigError
-from cellbench.labelme import Shape
-from cellbench.rasterise import Footprint, rasterise
+from cellbench.formats.labelme.painting import Footprint, rasterise
+from cellbench.formats.labelme.reading import Shape
 
 
 def paint_order(classes: list[str], priority: list[str] | str | None) -> dict[str, int]:

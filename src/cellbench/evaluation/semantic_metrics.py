@@ -11,10 +11,10 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from cellbench.boundary import hd95_assd
 from cellbench.classmaps import IGNORE_INDEX, in_classes
+from cellbench.evaluation.boundary import hd95_assd
+from cellbench.evaluation.scope import Scope, applicable_regions
 from cellbench.pool import submit
-from cellbench.scope import Scope, applicable_regions
 
 FEW_CLASSES = 5
 

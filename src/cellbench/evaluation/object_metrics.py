@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cellbench.boundary import diagonal
-from cellbench.hausdorff import Outlines, hausdorff, nearest
-from cellbench.matching import Overlaps
+from cellbench.evaluation.boundary import diagonal
+from cellbench.evaluation.hausdorff import Outlines, hausdorff, nearest
+from cellbench.evaluation.matching import Overlaps
 
 THRESHOLDS = tuple(np.round(np.arange(0.50, 0.951, 0.05), 2))
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellbench import classmasks, duplicates, instancemasks, labelmaps, labelme
 from cellbench.classmaps import IGNORE_INDEX
+from cellbench.dataset import duplicates
 from cellbench.errors import ConfigError, InputError, InputProblem, internal_error
+from cellbench.formats import class_masks, instance_masks, labelme
 from cellbench.fsutil import staged_dir
 from cellbench.images import IMAGE_SUFFIXES, ImageReadError, LoadedImage, read_image, write_png
 from cellbench.layout import Layout
@@ -121,7 +122,7 @@ def _labelme_samples(files: list[Path], config: dict, problems: list[InputProble
         problems.extend(found)
         if annotation is None:
             return None
-        class_map, instance_map = labelmaps.to_maps(annotation.shapes, annotation.shape_hw, config["classes"],
+        class_map, instance_map = labelme.to_maps(annotation.shapes, annotation.shape_hw, config["classes"],
                                                   config["class_priority"], data["instance_mode"])
         return Sample(path.stem, path, annotation.image, class_map, instance_map)
 
@@ -168,9 +169,9 @@ def _class_mask_samples(files: list[Path], config: dict, problems: list[InputPro
         return
     image_dir = Path(data["images"])
     if data["format"] == "grey_masks":
-        table = classmasks.grey_levels(data["grey_levels"], config["classes"], data["stray_levels"])
+        table = class_masks.grey_levels(data["grey_levels"], config["classes"], data["stray_levels"])
     else:
-        table = classmasks.class_indices(config["classes"])
+        table = class_masks.class_indices(config["classes"])
     max_pixels = data["max_pixels"]
 
     def read(path: Path) -> Sample | None:
@@ -181,7 +182,7 @@ def _class_mask_samples(files: list[Path], config: dict, problems: list[InputPro
         image = _read_image_or_report(image_path, max_pixels, problems)
         if image is None:
             return None
-        class_map, n_stray, found = classmasks.read_class_mask(path, table, max_pixels)
+        class_map, n_stray, found = class_masks.read_class_mask(path, table, max_pixels)
         problems.extend(found)
         if class_map is None:
             return None
@@ -193,13 +194,13 @@ def _class_mask_samples(files: list[Path], config: dict, problems: list[InputPro
             fate = "the nearest level" if table.stray == "nearest" else "the ignore index"
             log.warning("%s: %d pixels with grey values that are not class levels were mapped to %s",
                         path, n_stray, fate)
-        return Sample(path.stem, path, image, class_map, classmasks.cell_instances(class_map), n_stray)
+        return Sample(path.stem, path, image, class_map, class_masks.cell_instances(class_map), n_stray)
 
     yield from _guarded(files, read, problems)
 
 
 def _instance_folder_samples(files: list[Path], config: dict, problems: list[InputProblem]):
-    class_index = instancemasks.object_class_index(config["classes"], config["data"]["object_class"])
+    class_index = instance_masks.object_class_index(config["classes"], config["data"]["object_class"])
     max_pixels = config["data"]["max_pixels"]
 
     def read(sample_dir: Path) -> Sample | None:
@@ -210,7 +211,7 @@ def _instance_folder_samples(files: list[Path], config: dict, problems: list[Inp
         image = _read_image_or_report(images[0], max_pixels, problems)
         if image is None:
             return None
-        masks = instancemasks.read_mask_folder(sample_dir, image.rgb.shape[:2], problems, max_pixels)
+        masks = instance_masks.read_mask_folder(sample_dir, image.rgb.shape[:2], problems, max_pixels)
         if masks is None:
             return None
         return _instance_sample(sample_dir.name, sample_dir / "masks", image, masks, class_index)
@@ -219,10 +220,10 @@ def _instance_folder_samples(files: list[Path], config: dict, problems: list[Inp
 
 
 def _rle_samples(files: list[Path], config: dict, problems: list[InputProblem]):
-    class_index = instancemasks.object_class_index(config["classes"], config["data"]["object_class"])
+    class_index = instance_masks.object_class_index(config["classes"], config["data"]["object_class"])
     csv = files[0]
     try:
-        rows = instancemasks.read_rle_csv(csv, problems)
+        rows = instance_masks.read_rle_csv(csv, problems)
     except Exception as err:  # the last-resort guard, as in _guarded
         problems.append(internal_error(csv, err))
         return
@@ -238,7 +239,7 @@ def _rle_samples(files: list[Path], config: dict, problems: list[InputProblem]):
         image = _read_image_or_report(images[image_id], max_pixels, problems)
         if image is None:
             return None
-        masks = instancemasks.decode_rows(csv, rows[image_id], image.rgb.shape[:2], problems)
+        masks = instance_masks.decode_rows(csv, rows[image_id], image.rgb.shape[:2], problems)
         if masks is None:
             return None
         return _instance_sample(image_id, csv, image, masks, class_index)
@@ -248,7 +249,7 @@ def _rle_samples(files: list[Path], config: dict, problems: list[InputProblem]):
 
 def _instance_sample(sample_id: str, source: Path, image: LoadedImage, masks: list[np.ndarray],
                      class_index: int) -> Sample:
-    class_map, instance_map, overlap = instancemasks.paint(masks, image.rgb.shape[:2], class_index)
+    class_map, instance_map, overlap = instance_masks.paint(masks, image.rgb.shape[:2], class_index)
     if overlap:
         log.warning("%s: %d pixels belong to more than one object; the later object keeps them", source, overlap)
     return Sample(sample_id, source, image, class_map, instance_map)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from cellbench.classmaps import IGNORE_INDEX
-from cellbench.variants import VariantStore
+from cellbench.training.variants import VariantStore
 
 
 def _available_host_bytes() -> int:

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellbench import metrics, object_metrics, objects
-from cellbench.boundary import diagonal
 from cellbench.errors import InputError, InputProblem
+from cellbench.evaluation import object_metrics, semantic_metrics
+from cellbench.evaluation.boundary import diagonal
+from cellbench.evaluation.scope import resolve
 from cellbench.images import read_png
+from cellbench.inference import objects
 from cellbench.pool import submit, thread_pool
-from cellbench.scope import resolve
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def score_image(truth: np.ndarray, prediction: np.ndarray, classes: list[str], s
     types = scope.object_indices() if truth_instances is not None else {}
     jobs = {name: submit(pool, _object_scores, truth, truth_instances, prediction, kind,
                          (predicted or {}).get(name), settings) for name, kind in types.items()}
-    semantic = metrics.image_rows(truth, prediction, classes, scope.regions, settings["boundary"], pool)
+    semantic = semantic_metrics.image_rows(truth, prediction, classes, scope.regions, settings["boundary"], pool)
     return ImageScores(semantic, {name: job.result() for name, job in jobs.items()})
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cellbench.metrics import scores
-from cellbench.object_metrics import threshold_scores
+from cellbench.evaluation.object_metrics import threshold_scores
+from cellbench.evaluation.semantic_metrics import scores
 
 FOREGROUND_MEAN = "foreground_mean"
 # what identifies a model's scores; `selection` (how the kept epoch was chosen) is carried when recorded

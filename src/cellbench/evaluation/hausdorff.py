@@ -29,7 +29,7 @@ from functools import cached_property
 import numpy as np
 from scipy.spatial import cKDTree
 
-from cellbench.boundary import coordinates, diagonal
+from cellbench.evaluation.boundary import coordinates, diagonal
 
 STEPS = np.array([(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1)])
 # which support value (max s.q over an object) bounds which side of its box and octagon

@@ -12,11 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cellbench.aggregate import FOREGROUND_MEAN, instance_ranking, ranking  # noqa: E402
 from cellbench.classmaps import IGNORE_INDEX  # noqa: E402
+from cellbench.evaluation.aggregate import FOREGROUND_MEAN, instance_ranking, ranking  # noqa: E402
+from cellbench.evaluation.scope import Scope  # noqa: E402
 from cellbench.fsutil import staged_dir  # noqa: E402
 from cellbench.images import read_png  # noqa: E402
-from cellbench.scope import Scope  # noqa: E402
 
 FIGURES = ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png", "overlays.png")
 TABLES = ("model_comparison.md", "model_comparison.html")
@@ -225,7 +225,7 @@ def statistics_tables(stats: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def scored_lines(summary: pd.DataFrame, instance_summary: pd.DataFrame, scope: Scope | None = None) -> list[str]:
-    """What was scored, one sentence a line: from ``scope`` (cellbench.scope.resolve) when given,
+    """What was scored, one sentence a line: from ``scope`` (cellbench.evaluation.scope.resolve) when given,
     else the classes, regions and object types found in the tables."""
     if scope is not None:
         return scope.describe()
@@ -292,7 +292,7 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
                 prediction_dirs: dict[tuple[str, int], Path], splits: pd.DataFrame, out_dir: Path,
                 overlay_samples: int = 4, instance_summary: pd.DataFrame | None = None,
                 stats: pd.DataFrame | None = None, scope: Scope | None = None) -> None:
-    """Figures and tables of a run; ``scope`` (cellbench.scope.resolve of the classes and the
+    """Figures and tables of a run; ``scope`` (cellbench.evaluation.scope.resolve of the classes and the
     evaluate section) says in the tables what was scored and which defaults were left out."""
     with staged_dir(Path(out_dir), [data_dir]) as stage:
         plot_dice_by_architecture(summary, metrics, stage / FIGURES[0])

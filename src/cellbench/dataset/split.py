@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellbench import duplicates
+from cellbench.dataset import duplicates
 from cellbench.errors import ConfigError, InputError, InputProblem
 from cellbench.layout import Layout
 

@@ -15,7 +15,7 @@ from skimage.measure import label as connected_components
 from skimage.segmentation import watershed
 
 from cellbench.classmaps import in_classes, sequential
-from cellbench.scope import Scope, applicable_objects
+from cellbench.evaluation.scope import Scope, applicable_objects
 
 
 def object_types(classes: list[str], spec: dict[str, dict] | None) -> dict[str, dict]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from cellbench import labelmaps, labelme
+from cellbench.formats import labelme
 from cellbench.fsutil import staged_dir, staged_file
 from cellbench.images import write_png
 
@@ -164,7 +164,7 @@ def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = N_
                 lobed.append(is_lobed)
             doc = {"version": "5.4.1", "flags": {}, "shapes": shapes, "imagePath": f"{name}.png",
                    "imageData": None, "imageHeight": size, "imageWidth": size}
-            class_map, _ = labelmaps.to_maps(labelme.parse_shapes(shapes, CLASSES), (size, size), CLASSES)
+            class_map, _ = labelme.to_maps(labelme.parse_shapes(shapes, CLASSES), (size, size), CLASSES)
             rbc = _red_cells(rng, size, int(rng.integers(0, 5))) & (class_map == 0)
             write_png(_render(rng, size, class_map, rbc), stage / f"{name}.png")
             (stage / f"{name}.json").write_text(json.dumps(doc, indent=2))

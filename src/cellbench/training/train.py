@@ -27,16 +27,18 @@ import torch
 from segmentation_models_pytorch.losses import DiceLoss
 
 from cellbench import config as configuration
-from cellbench import metrics, models, provenance, resume
-from cellbench.batches import CropBatches
+from cellbench import provenance
 from cellbench.classmaps import IGNORE_INDEX
+from cellbench.dataset.split import inner_holdout
 from cellbench.errors import ConfigError
+from cellbench.evaluation import semantic_metrics
 from cellbench.fsutil import write_parquet
 from cellbench.images import read_png
-from cellbench.predict import autocast, normalise, predict_image, resolve_device
+from cellbench.inference.predict import autocast, normalise, predict_image, resolve_device
 from cellbench.settings import NOT_MODEL_SETTINGS, Settings, TrainSettings
-from cellbench.split import inner_holdout
-from cellbench.variants import VariantStore
+from cellbench.training import models, resume
+from cellbench.training.batches import CropBatches
+from cellbench.training.variants import VariantStore
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +384,7 @@ class _EpochEnd:
         trainer, amp = self.trainer, self.settings.train.amp
         pairs = [(mask, predict_image(trainer.model, image, self.mean, self.std, self.divisor, trainer.device, amp))
                  for _, image, mask in scored]
-        return metrics.foreground_dice(pairs, self.classes)
+        return semantic_metrics.foreground_dice(pairs, self.classes)
 
     def __call__(self) -> None:
         progress, trainer, settings = self.progress, self.trainer, self.settings.train

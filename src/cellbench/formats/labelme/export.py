@@ -18,11 +18,11 @@ from scipy import ndimage
 from skimage.measure import approximate_polygon, find_contours
 
 from cellbench.classmaps import IGNORE_INDEX
-from cellbench.classmasks import class_indices, read_class_mask
 from cellbench.errors import InputError, InputProblem
+from cellbench.formats.class_masks import class_indices, read_class_mask
+from cellbench.formats.labelme.maps import paint_order
 from cellbench.fsutil import staged_dir
 from cellbench.images import MAX_PIXELS, ImageReadError, image_size
-from cellbench.labelmaps import paint_order
 
 LABELME_VERSION = "5.4.1"  # the file format we write; LabelMe 4.x to 7.x open it
 

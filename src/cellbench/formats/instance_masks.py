@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellbench import rle
 from cellbench.classmaps import relabel_sequential
 from cellbench.errors import ConfigError, InputProblem
+from cellbench.formats import rle
 from cellbench.images import MAX_PIXELS, ImageReadError, opened
 
 
