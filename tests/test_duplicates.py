@@ -156,7 +156,7 @@ def test_validate_cli_lists_copies_and_still_passes(tmp_path, demo_raw, capsys):
     assert out[1].startswith("near duplicates (perceptual-hash distance ")
     assert out[1].endswith(f": {folder / 'demo_02.json'}, {folder / 'demo_02_jpeg.json'}: "
                            "they will be grouped into one fold (split.group_near_duplicates: true)")
-    assert report.read_text().splitlines() == [out[-1], *out[:2]]
+    assert report.read_text().splitlines() == [out[-1], *out[:2], "# written by cellbench"]
 
     settings["split"] = {"group_near_duplicates": False}
     assert main(["validate", str(folder), "--config-json", json.dumps(settings)]) == 0
