@@ -6,7 +6,7 @@ from PIL import Image
 
 from cellbench.dataset.ingest import find_problems, ingest, input_files
 from cellbench.errors import InputError
-from cellbench.formats import instance_masks
+from cellbench.formats import instance_folders, instance_masks
 from cellbench.images import read_png
 
 
@@ -14,7 +14,7 @@ def test_masks_sort_numerically(tmp_path):
     (tmp_path / "masks").mkdir()
     for k in (10, 2, 1):
         (tmp_path / "masks" / f"a_{k}.png").touch()
-    assert [p.stem for p in instance_masks.mask_files(tmp_path)] == ["a_1", "a_2", "a_10"]
+    assert [p.stem for p in instance_folders.mask_files(tmp_path)] == ["a_1", "a_2", "a_10"]
 
 
 def test_paint_later_object_wins_and_overlap_is_counted():

@@ -22,6 +22,7 @@ from cellbench import __version__
 from cellbench import config as configuration
 from cellbench.dataset import demo
 from cellbench.errors import ConfigError, InputError, InputProblem, OutputError, WeightsUnavailable
+from cellbench.formats import FORMATS
 from cellbench.layout import Layout
 from cellbench.settings import Settings
 from cellbench.training.resume import Preempted
@@ -320,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
                "also lists copies of one image (not errors: split puts them into one fold)")
     sub.add_argument("annotations", nargs="?", type=Path,
                      help="annotation folder (or RLE CSV) to check instead of the config's data.annotations")
-    sub.add_argument("--format", choices=["labelme", "grey_masks", "class_index_png", "instance_folders", "rle_csv"])
+    sub.add_argument("--format", choices=list(FORMATS))
     sub.add_argument("--out", help="write the summary line (and the copies found) here when there is no problem")
     step("check", cmd_check, "check a configuration in seconds (folds, classes, scope, every model) before a run")
     step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest").add_argument("--out")

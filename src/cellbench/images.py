@@ -175,3 +175,24 @@ def read_png(path: Path) -> np.ndarray:
 def write_png(array: np.ndarray, path: Path) -> None:
     """Write uint8 (grey or RGB) or uint16 (grey) arrays losslessly."""
     Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG", compress_level=1)
+
+
+def read_labels(path: Path, max_pixels: int | None = MAX_PIXELS, what: str = "label image") -> np.ndarray:
+    """A single-channel integer image (8, 16 or 32-bit PNG or TIFF) as stored, e.g. object ids.
+    Raises ImageReadError for colour, floating-point or negative values."""
+    with opened(path, max_pixels, what) as pil:
+        mode = pil.mode
+        if mode == "P":
+            pil = pil.convert("L")  # a palette index is the value stored
+        values = np.asarray(pil)
+    if values.ndim != 2:
+        raise ImageReadError(f"{what} has {values.shape[2]} channels ({mode}), expected one value per pixel",
+                             "save it as a single-channel 8- or 16-bit PNG or TIFF")
+    if values.dtype == bool:
+        values = values.astype(np.uint8)
+    if values.dtype.kind not in "iu":
+        raise ImageReadError(f"{what} holds {values.dtype} values ({mode}), expected whole numbers",
+                             "object ids are integers: save it as 8- or 16-bit")
+    if values.dtype.kind == "i" and values.size and values.min() < 0:
+        raise ImageReadError(f"{what} holds negative values ({int(values.min())})", "object ids are 0 or more")
+    return values

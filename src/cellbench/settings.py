@@ -132,6 +132,9 @@ class DataSettings(Section):
     label_aliases: Mapping[str, str]
     instance_mode: str
     object_class: str | None
+    mask_suffix: str
+    mask_extension: str
+    mask_values: str
     max_pixels: int
     unknown_labels: str
 

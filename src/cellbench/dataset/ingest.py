@@ -5,31 +5,23 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cellbench import formats
 from cellbench.classmaps import IGNORE_INDEX
 from cellbench.dataset import duplicates
-from cellbench.errors import ConfigError, InputError, InputProblem, internal_error
-from cellbench.formats import class_masks, instance_masks, labelme
+from cellbench.errors import ConfigError, InputError, InputProblem
+from cellbench.formats.common import Sample
 from cellbench.fsutil import staged_dir
-from cellbench.images import IMAGE_SUFFIXES, ImageReadError, LoadedImage, read_image, write_png
+from cellbench.images import IMAGE_SUFFIXES, write_png
 from cellbench.layout import Layout
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Sample:
-    sample_id: str
-    source: Path
-    image: LoadedImage
-    class_map: np.ndarray
-    instance_map: np.ndarray
-    n_stray_pixels: int = 0
 
 
 def annotation_folder(config: dict) -> Path:
@@ -45,19 +37,9 @@ def annotation_folder(config: dict) -> Path:
     return Path(data["annotations"])
 
 
-_ANNOTATION_PATTERNS = {"labelme": "*.json", "grey_masks": "*.png", "class_index_png": "*.png",
-                        "instance_folders": "*/masks/*.png"}
-_DESCRIPTIONS = {"labelme": "LabelMe *.json files", "grey_masks": "mask *.png files",
-                 "class_index_png": "mask *.png files", "instance_folders": "<id>/masks/*.png files",
-                 "rle_csv": "run-length CSV"}
-
-
-def annotation_files(config: dict) -> list[Path]:
+def annotation_files(config: Mapping) -> list[Path]:
     """The annotation files of this config (for rle_csv: the CSV itself, if it exists)."""
-    source = annotation_folder(config)
-    if config["data"]["format"] == "rle_csv":
-        return [source] if source.is_file() else []
-    return sorted(source.glob(_ANNOTATION_PATTERNS[config["data"]["format"]]))
+    return formats.get(config["data"]["format"]).files(annotation_folder(config), config["data"])
 
 
 def input_files(config: dict) -> list[Path]:
@@ -65,7 +47,8 @@ def input_files(config: dict) -> list[Path]:
     an edited annotation or image reruns ingest and everything after it."""
     data = config["data"]
     files = annotation_files(config)
-    folders = [annotation_folder(config)] if data["format"] != "rle_csv" else []
+    source = annotation_folder(config)
+    folders = [source] if source.is_dir() else []
     folders += [Path(data["images"])] if data["images"] else []
     seen = set(files)
     for folder in dict.fromkeys(folders):
@@ -100,172 +83,14 @@ def _referenced_image(json_path: Path) -> Path | None:
         return None
 
 
-def _guarded(items, read, problems: list[InputProblem], file_of=lambda item: item):
-    """``read(item)`` for each item, yielding its non-None results. The last-resort guard: an exception
-    no check foresaw becomes an internal-error problem of that item's file, and the other items go on."""
-    for item in items:
-        try:
-            result = read(item)
-        except Exception as err:
-            problems.append(internal_error(file_of(item), err))
-            continue
-        if result is not None:
-            yield result
-
-
-def _labelme_samples(files: list[Path], config: dict, problems: list[InputProblem]):
-    data = config["data"]
-
-    def read(path: Path) -> Sample | None:
-        annotation, found = labelme.read_annotation(
-            path, config["classes"], data["label_aliases"], data["unknown_labels"], data["max_pixels"])
-        problems.extend(found)
-        if annotation is None:
-            return None
-        class_map, instance_map = labelme.to_maps(annotation.shapes, annotation.shape_hw, config["classes"],
-                                                  config["class_priority"], data["instance_mode"])
-        return Sample(path.stem, path, annotation.image, class_map, instance_map)
-
-    yield from _guarded(files, read, problems)
-
-
-def _image_index(folder: Path, problems: list[InputProblem]) -> dict[str, Path]:
-    """Images by file stem: <folder>/<stem>.<ext>, or the DSB layout <folder>/<id>/images/<id>.<ext>."""
-    index: dict[str, Path] = {}
-    candidates = [*sorted(folder.iterdir()), *sorted(folder.glob("*/images/*"))]
-    for path in candidates:
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            continue
-        if path.stem in index:
-            problems.append(InputProblem(path, f"two images share the name {path.stem!r}: "
-                                               f"{index[path.stem].name} and {path.name}"))
-        index[path.stem] = path
-    return index
-
-
-def _images_by_stem(config: dict, problems: list[InputProblem]) -> dict[str, Path] | None:
-    data = config["data"]
-    if not data["images"]:
-        raise ConfigError(f"data.images must name the image folder when data.format is {data['format']}")
-    image_dir = Path(data["images"])
-    if not image_dir.is_dir():
-        problems.append(InputProblem(image_dir, "image folder does not exist"))
-        return None
-    return _image_index(image_dir, problems)
-
-
-def _read_image_or_report(path: Path, max_pixels: int, problems: list[InputProblem]) -> LoadedImage | None:
-    try:
-        return read_image(path, max_pixels)
-    except ImageReadError as err:
-        problems.append(InputProblem(path, str(err), err.hint))
-        return None
-
-
-def _class_mask_samples(files: list[Path], config: dict, problems: list[InputProblem]):
-    data = config["data"]
-    images = _images_by_stem(config, problems)
-    if images is None:
-        return
-    image_dir = Path(data["images"])
-    if data["format"] == "grey_masks":
-        table = class_masks.grey_levels(data["grey_levels"], config["classes"], data["stray_levels"])
-    else:
-        table = class_masks.class_indices(config["classes"])
-    max_pixels = data["max_pixels"]
-
-    def read(path: Path) -> Sample | None:
-        image_path = images.get(path.stem)
-        if image_path is None:
-            problems.append(InputProblem(path, f"no image named {path.stem}.* in {image_dir}"))
-            return None
-        image = _read_image_or_report(image_path, max_pixels, problems)
-        if image is None:
-            return None
-        class_map, n_stray, found = class_masks.read_class_mask(path, table, max_pixels)
-        problems.extend(found)
-        if class_map is None:
-            return None
-        if class_map.shape != image.rgb.shape[:2]:
-            problems.append(InputProblem(path, f"mask is {class_map.shape[0]} x {class_map.shape[1]} but "
-                                               f"{image_path.name} is {image.rgb.shape[0]} x {image.rgb.shape[1]}"))
-            return None
-        if n_stray:
-            fate = "the nearest level" if table.stray == "nearest" else "the ignore index"
-            log.warning("%s: %d pixels with grey values that are not class levels were mapped to %s",
-                        path, n_stray, fate)
-        return Sample(path.stem, path, image, class_map, class_masks.cell_instances(class_map), n_stray)
-
-    yield from _guarded(files, read, problems)
-
-
-def _instance_folder_samples(files: list[Path], config: dict, problems: list[InputProblem]):
-    class_index = instance_masks.object_class_index(config["classes"], config["data"]["object_class"])
-    max_pixels = config["data"]["max_pixels"]
-
-    def read(sample_dir: Path) -> Sample | None:
-        images = [p for p in sorted((sample_dir / "images").glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-        if len(images) != 1:
-            problems.append(InputProblem(sample_dir / "images", f"expected one image, found {len(images)}"))
-            return None
-        image = _read_image_or_report(images[0], max_pixels, problems)
-        if image is None:
-            return None
-        masks = instance_masks.read_mask_folder(sample_dir, image.rgb.shape[:2], problems, max_pixels)
-        if masks is None:
-            return None
-        return _instance_sample(sample_dir.name, sample_dir / "masks", image, masks, class_index)
-
-    yield from _guarded(sorted({path.parent.parent for path in files}), read, problems)
-
-
-def _rle_samples(files: list[Path], config: dict, problems: list[InputProblem]):
-    class_index = instance_masks.object_class_index(config["classes"], config["data"]["object_class"])
-    csv = files[0]
-    try:
-        rows = instance_masks.read_rle_csv(csv, problems)
-    except Exception as err:  # the last-resort guard, as in _guarded
-        problems.append(internal_error(csv, err))
-        return
-    images = _images_by_stem(config, problems)
-    if images is None:
-        return
-    max_pixels = config["data"]["max_pixels"]
-
-    def read(image_id: str) -> Sample | None:
-        if image_id not in images:
-            problems.append(InputProblem(csv, f"no image named {image_id}.* in {config['data']['images']}"))
-            return None
-        image = _read_image_or_report(images[image_id], max_pixels, problems)
-        if image is None:
-            return None
-        masks = instance_masks.decode_rows(csv, rows[image_id], image.rgb.shape[:2], problems)
-        if masks is None:
-            return None
-        return _instance_sample(image_id, csv, image, masks, class_index)
-
-    yield from _guarded(sorted(rows), read, problems, file_of=lambda image_id: csv)
-
-
-def _instance_sample(sample_id: str, source: Path, image: LoadedImage, masks: list[np.ndarray],
-                     class_index: int) -> Sample:
-    class_map, instance_map, overlap = instance_masks.paint(masks, image.rgb.shape[:2], class_index)
-    if overlap:
-        log.warning("%s: %d pixels belong to more than one object; the later object keeps them", source, overlap)
-    return Sample(sample_id, source, image, class_map, instance_map)
-
-
-_READERS = {"labelme": _labelme_samples, "grey_masks": _class_mask_samples, "class_index_png": _class_mask_samples,
-            "instance_folders": _instance_folder_samples, "rle_csv": _rle_samples}
-
-
-def _samples(config: dict, problems: list[InputProblem]):
+def _samples(config: Mapping, problems: list[InputProblem]):
     """Every readable sample; what is wrong with the others is appended to ``problems``."""
+    reader = formats.get(config["data"]["format"])
     files = annotation_files(config)
     if not files:
-        problems.append(InputProblem(annotation_folder(config), f"no {_DESCRIPTIONS[config['data']['format']]} found"))
+        problems.append(InputProblem(annotation_folder(config), f"no {reader.description} found"))
         return
-    yield from _READERS[config["data"]["format"]](files, config, problems)
+    yield from reader.read(files, config, problems)
 
 
 @dataclass

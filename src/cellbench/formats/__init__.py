@@ -1,0 +1,62 @@
+"""Input formats: one module per format, each with one small record (which files, what they are,
+how to read them) in a registry, as nnU-Net's imageio readers are. A reader yields every sample it
+can read and appends what is wrong with the others to a list of problems, so that validate can
+report every file at once.
+
+Adding a format: a module with a ``FORMAT = Format(...)`` record, registered below, and the name
+in the schema's data.format enum (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cellbench.errors import ConfigError, InputProblem
+from cellbench.formats.common import Sample
+
+
+@dataclass(frozen=True)
+class Format:
+    """One input format.
+
+    name: the data.format value. description: what the annotation files are, for messages.
+    patterns: the globs of the annotation files under data.annotations, from the data settings
+    (None: data.annotations is the one annotation file itself). read: (annotation files, config,
+    problems) -> samples. images_apart: whether the images live in data.images, matched by stem.
+    """
+
+    name: str
+    description: str
+    patterns: Callable[[Mapping], tuple[str, ...] | None]
+    read: Callable[[list[Path], Mapping, list[InputProblem]], Iterator[Sample]]
+    images_apart: bool = False
+
+    def files(self, source: Path, data: Mapping) -> list[Path]:
+        """The annotation files under ``source`` (data.annotations)."""
+        patterns = self.patterns(data)
+        if patterns is None:
+            return [source] if source.is_file() else []
+        return sorted({path for pattern in patterns for path in source.glob(pattern)})
+
+
+def get(name: str) -> Format:
+    """The registered format called ``name``."""
+    if name not in FORMATS:
+        raise ConfigError(f"data.format {name!r} is not a format cellbench reads: {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+from cellbench.formats import (  # noqa: E402  (the modules import Format from here)
+    class_index_png,
+    grey_masks,
+    instance_folders,
+    instance_labels,
+    labelme,
+    mask_pairs,
+    rle_csv,
+)
+
+FORMATS: dict[str, Format] = {module.FORMAT.name: module.FORMAT for module in (
+    labelme, grey_masks, class_index_png, instance_folders, rle_csv, instance_labels, mask_pairs)}

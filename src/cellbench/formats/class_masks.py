@@ -8,6 +8,8 @@ own VOC export), where any other value is an error.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from skimage.measure import label as connected_components
 from cellbench.classmaps import IGNORE_INDEX
 from cellbench.errors import ConfigError, InputProblem
 from cellbench.images import MAX_PIXELS, ImageReadError, opened
+
+log = logging.getLogger(__name__)
 
 STRAY_POLICIES = ("nearest", "ignore", "error")
 
@@ -105,3 +109,35 @@ def cell_instances(class_map: np.ndarray) -> np.ndarray:
     """Instances of a mask without object ids: connected components of the foreground."""
     foreground = (class_map > 0) & (class_map != IGNORE_INDEX)
     return connected_components(foreground, connectivity=1).astype(np.uint16)
+
+
+def samples(files: list[Path], config: Mapping, problems: list[InputProblem], table: ValueTable,
+            images: dict[str, Path], image_dir: Path):
+    """Samples of mask files read with ``table``, each with the image of its stem in ``images``."""
+    from cellbench.formats.common import Sample, guarded, read_image_or_report
+
+    max_pixels = config["data"]["max_pixels"]
+
+    def read(path: Path) -> Sample | None:
+        image_path = images.get(path.stem)
+        if image_path is None:
+            problems.append(InputProblem(path, f"no image named {path.stem}.* in {image_dir}"))
+            return None
+        image = read_image_or_report(image_path, max_pixels, problems)
+        if image is None:
+            return None
+        class_map, n_stray, found = read_class_mask(path, table, max_pixels)
+        problems.extend(found)
+        if class_map is None:
+            return None
+        if class_map.shape != image.rgb.shape[:2]:
+            problems.append(InputProblem(path, f"mask is {class_map.shape[0]} x {class_map.shape[1]} but "
+                                               f"{image_path.name} is {image.rgb.shape[0]} x {image.rgb.shape[1]}"))
+            return None
+        if n_stray:
+            fate = "the nearest level" if table.stray == "nearest" else "the ignore index"
+            log.warning("%s: %d pixels with grey values that are not class levels were mapped to %s",
+                        path, n_stray, fate)
+        return Sample(path.stem, path, image, class_map, cell_instances(class_map), n_stray)
+
+    yield from guarded(files, read, problems)
