@@ -18,7 +18,8 @@ from skimage.segmentation import expand_labels
 
 from cellbench.classmaps import sequential
 from cellbench.evaluation import object_metrics, semantic_metrics
-from cellbench.formats.instance_masks import mask_files, paint
+from cellbench.formats.instance_folders import mask_files
+from cellbench.formats.instance_masks import paint
 
 
 def dsb_truths():

@@ -179,10 +179,10 @@ def _spy_on_training(monkeypatch):
 
     real_scoring, real_stats = train.scoring_set, train.channel_stats
     monkeypatch.setattr(train, "CropBatches", Recording)
-    monkeypatch.setattr(train, "scoring_set", lambda d, m, ids: seen["scoring"].append(list(ids)) or
-                        real_scoring(d, m, ids))
-    monkeypatch.setattr(train, "channel_stats", lambda d, m, ids: seen["channel_stats"].append(list(ids)) or
-                        real_stats(d, m, ids))
+    monkeypatch.setattr(train, "scoring_set", lambda data, ids: seen["scoring"].append(list(ids)) or
+                        real_scoring(data, ids))
+    monkeypatch.setattr(train, "channel_stats", lambda data, ids: seen["channel_stats"].append(list(ids)) or
+                        real_stats(data, ids))
     return seen
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cellbench.dataset import Dataset
 from cellbench.errors import InputError, InputProblem
 from cellbench.evaluation import object_metrics, semantic_metrics
 from cellbench.evaluation.boundary import diagonal
@@ -76,8 +77,8 @@ def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFr
     (defaults that do not fit ``classes`` are skipped and logged, see cellbench.scope). ``threads``
     score the parts of each image side by side."""
     data_dir, prediction_dir = Path(data_dir), Path(prediction_dir)
-    manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
-    sample_ids = list(splits.loc[splits["fold"] == fold, "sample_id"])
+    data = Dataset(data_dir)
+    sample_ids = Dataset.fold_ids(splits, fold)
     missing = [s for s in sample_ids if not (prediction_dir / f"{s}.png").is_file()]
     if missing:
         raise InputError([InputProblem(prediction_dir, f"no prediction for {len(missing)} of the fold's images: "
@@ -89,9 +90,9 @@ def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFr
     semantic, instance_rows, object_rows = [], [], []
     with thread_pool(threads) as pool:
         for sample_id in sample_ids:
-            truth = read_png(data_dir / manifest.at[sample_id, "mask"])
+            truth = data.class_map(sample_id)
             prediction = read_png(prediction_dir / f"{sample_id}.png")
-            truth_instances = read_png(data_dir / manifest.at[sample_id, "instances"]) if types else None
+            truth_instances = data.instances(sample_id) if types else None
             predicted = {name: read_png(path).astype(np.int32) for name in types
                          if (path := prediction_dir / "instances" / name / f"{sample_id}.png").is_file()}
             scores = score_image(truth, prediction, classes, settings, truth_instances, predicted, pool)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
@@ -12,37 +11,16 @@ import torch
 import torch.nn.functional as F
 
 from cellbench.classmaps import relabel_sequential
+from cellbench.dataset import Dataset
+from cellbench.device import autocast, normalise, resolve_device
 from cellbench.errors import InputError, InputProblem
 from cellbench.evaluation.scope import resolve
 from cellbench.fsutil import staged_dir
-from cellbench.images import read_png, write_png
+from cellbench.images import write_png
 from cellbench.inference import objects
 from cellbench.training import models
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(choice: str = "auto") -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is cuda but no CUDA device is available")
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(choice)
-
-
-def autocast(device: torch.device, enabled: bool = True):
-    """Mixed precision on CUDA (bf16 where supported, else fp16); nothing on CPU."""
-    if device.type != "cuda" or not enabled:
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)
-
-
-def normalise(batch_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """(N, H, W, 3) uint8 on the device -> (N, 3, H, W) float, channels_last."""
-    x = batch_uint8.permute(0, 3, 1, 2).float().div_(255.0)
-    x = (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
-    return x.contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -74,8 +52,8 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
     model, meta = models.load_checkpoint(checkpoint, torch_device)
     if meta["fold"] != fold:
         raise InputError([InputProblem(Path(checkpoint), f"was trained for fold {meta['fold']}, not fold {fold}")])
-    manifest = pd.read_parquet(data_dir / "manifest.parquet").set_index("sample_id")
-    sample_ids = splits.loc[splits["fold"] == fold, "sample_id"].tolist()
+    data = Dataset(data_dir)
+    sample_ids = Dataset.fold_ids(splits, fold)
     section = {"regions": {}} if object_spec is None else {"regions": {}, "objects": object_spec}
     scope = resolve(meta["classes"], section)  # regions are not predicted: only the object types' notes
     scope.log(log)
@@ -84,7 +62,7 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
         for name in types:
             (stage / "instances" / name).mkdir(parents=True)
         for sample_id in sample_ids:
-            image = read_png(data_dir / manifest.at[sample_id, "image"])
+            image = data.image(sample_id)
             class_map = predict_image(model, image, meta["mean"], meta["std"], meta["size_divisor"],
                                       torch_device)
             write_png(class_map, stage / f"{sample_id}.png")

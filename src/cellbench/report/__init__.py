@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from cellbench.classmaps import IGNORE_INDEX  # noqa: E402
+from cellbench.dataset import Dataset  # noqa: E402
 from cellbench.evaluation.aggregate import FOREGROUND_MEAN, instance_ranking, ranking  # noqa: E402
 from cellbench.evaluation.scope import Scope  # noqa: E402
 from cellbench.fsutil import staged_dir  # noqa: E402
@@ -164,14 +165,13 @@ def plot_overlays(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dict[t
     """Panel rows: image | truth | prediction of each architecture, for a few validation images."""
     samples = choose_overlay_samples(metrics, n)
     archs = sorted({arch for arch, _ in prediction_dirs})
-    manifest = pd.read_parquet(Path(data_dir) / "manifest.parquet").set_index("sample_id")
+    data = Dataset(data_dir)
     fold_of = splits.set_index("sample_id")["fold"]
     columns = 2 + len(archs)
     fig, axes = plt.subplots(max(1, len(samples)), columns, figsize=(2.4 * columns, 2.4 * max(1, len(samples))),
                              squeeze=False)
     for i, sample in enumerate(samples):
-        image = read_png(Path(data_dir) / manifest.at[sample, "image"])
-        truth = read_png(Path(data_dir) / manifest.at[sample, "mask"])
+        image, truth = data.image(sample), data.class_map(sample)
         panels = [("image", image), ("truth", colourise(truth, image))]
         for arch in archs:
             predicted = read_png(Path(prediction_dirs[(arch, int(fold_of[sample]))]) / f"{sample}.png")

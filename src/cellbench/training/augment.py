@@ -17,8 +17,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cellbench.dataset import Dataset  # noqa: E402
 from cellbench.fsutil import staged_dir  # noqa: E402
-from cellbench.images import read_png  # noqa: E402
 
 
 def variant_specs(rotations: int, flip: bool) -> list[tuple[float, bool]]:
@@ -42,20 +42,19 @@ def transform(image: np.ndarray, mask: np.ndarray, angle: float, mirrored: bool
 def augment(data_dir: Path, out_dir: Path, rotations: int = 8, flip: bool = True) -> pd.DataFrame:
     """Write every variant of every ingested sample to ``out_dir``; return the variant manifest."""
     data_dir = Path(data_dir)
-    manifest = pd.read_parquet(data_dir / "manifest.parquet")
+    data = Dataset(data_dir)
     specs = variant_specs(rotations, flip)
     rows = []
     image_offset = mask_offset = 0
     with staged_dir(Path(out_dir), [data_dir]) as stage, \
             open(stage / "images.u8", "wb") as images, open(stage / "masks.u8", "wb") as masks:
-        for sample in manifest.itertuples():
-            image = read_png(data_dir / sample.image)
-            mask = read_png(data_dir / sample.mask)
+        for sample_id in data.ids:
+            image, mask = data.image(sample_id), data.class_map(sample_id)
             for angle, mirrored in specs:
                 new_image, new_mask = transform(image, mask, angle, mirrored)
                 images.write(new_image.tobytes())
                 masks.write(new_mask.tobytes())
-                rows.append({"variant": len(rows), "sample_id": sample.sample_id, "angle": angle,
+                rows.append({"variant": len(rows), "sample_id": sample_id, "angle": angle,
                              "flip": mirrored, "height": new_image.shape[0], "width": new_image.shape[1],
                              "image_offset": image_offset, "mask_offset": mask_offset})
                 image_offset += new_image.nbytes

@@ -29,12 +29,13 @@ from segmentation_models_pytorch.losses import DiceLoss
 from cellbench import config as configuration
 from cellbench import provenance
 from cellbench.classmaps import IGNORE_INDEX
+from cellbench.dataset import Dataset
 from cellbench.dataset.split import inner_holdout
+from cellbench.device import autocast, normalise, resolve_device
 from cellbench.errors import ConfigError
 from cellbench.evaluation import semantic_metrics
 from cellbench.fsutil import write_parquet
-from cellbench.images import read_png
-from cellbench.inference.predict import autocast, normalise, predict_image, resolve_device
+from cellbench.inference.predict import predict_image
 from cellbench.settings import NOT_MODEL_SETTINGS, Settings, TrainSettings
 from cellbench.training import models, resume
 from cellbench.training.batches import CropBatches
@@ -56,10 +57,7 @@ def protocol_label(selection: str) -> str:
 
 def fold_members(splits: pd.DataFrame, fold: int) -> tuple[list[str], list[str]]:
     """(training sample ids, scored sample ids) of one fold."""
-    if fold not in set(splits["fold"]):
-        raise ConfigError(f"fold {fold} is not in the splits (folds: {sorted(set(splits['fold']))})")
-    in_fold = splits["fold"] == fold
-    return splits.loc[~in_fold, "sample_id"].tolist(), splits.loc[in_fold, "sample_id"].tolist()
+    return Dataset.training_ids(splits, fold), Dataset.fold_ids(splits, fold)
 
 
 @dataclass(frozen=True)
@@ -98,12 +96,12 @@ def plan_fold(splits: pd.DataFrame, fold: int, selection: str, inner_fraction: f
     return FoldPlan(fold, selection, train_ids, inner_ids, scored_ids)
 
 
-def channel_stats(data_dir: Path, manifest: pd.DataFrame, sample_ids: list[str]) -> tuple[list[float], list[float]]:
+def channel_stats(data: Dataset, sample_ids: list[str]) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation in [0, 1] over the images of ``sample_ids``
     (the training images only: the normalisation is part of what is learned)."""
     total, total_sq, count = np.zeros(3), np.zeros(3), 0
     for sample_id in sample_ids:
-        pixels = read_png(Path(data_dir) / manifest.at[sample_id, "image"]).reshape(-1, 3).astype(np.float64) / 255
+        pixels = data.image(sample_id).reshape(-1, 3).astype(np.float64) / 255
         total += pixels.sum(0)
         total_sq += (pixels ** 2).sum(0)
         count += len(pixels)
@@ -112,11 +110,9 @@ def channel_stats(data_dir: Path, manifest: pd.DataFrame, sample_ids: list[str])
     return mean.tolist(), np.maximum(std, 1e-3).tolist()
 
 
-def scoring_set(data_dir: Path, manifest: pd.DataFrame, sample_ids: list[str]
-                ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def scoring_set(data: Dataset, sample_ids: list[str]) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(sample id, image, class map) of the images scored after each epoch."""
-    return [(sid, read_png(Path(data_dir) / manifest.at[sid, "image"]),
-             read_png(Path(data_dir) / manifest.at[sid, "mask"])) for sid in sample_ids]
+    return [(sid, data.image(sid), data.class_map(sid)) for sid in sample_ids]
 
 
 def segmentation_loss(dice_weight: float):
@@ -270,11 +266,11 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
     rows = store.variants_of(plan.train_ids)
     batches = CropBatches(store, rows, train_settings.crop_size, train_settings.batch_size, seed, device,
                           train_settings.in_memory)
-    manifest = pd.read_parquet(Path(data_dir) / "manifest.parquet").set_index("sample_id")
-    deciding = scoring_set(data_dir, manifest, plan.deciding_ids)
-    monitored = (scoring_set(data_dir, manifest, plan.scored_ids)
+    data = Dataset(data_dir)
+    deciding = scoring_set(data, plan.deciding_ids)
+    monitored = (scoring_set(data, plan.scored_ids)
                  if train_settings.monitor_scored_fold and plan.selection != OPTIMISTIC else [])
-    mean, std = channel_stats(data_dir, manifest, plan.train_ids)
+    mean, std = channel_stats(data, plan.train_ids)
     steps = len(batches) if train_settings.steps_per_epoch is None else min(len(batches),
                                                                              train_settings.steps_per_epoch)
     trainer = TrainingStep(arch, train_settings, len(classes), device, train_settings.epochs * steps)
@@ -283,7 +279,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
         raise ConfigError(f"train.crop_size {train_settings.crop_size} is not a multiple of {divisor} "
                           f"(required by {arch})")
     mean_t, std_t = torch.tensor(mean, device=device), torch.tensor(std, device=device)
-    identity = run_identity(settings, arch, plan, manifest, store.manifest.iloc[rows])
+    identity = run_identity(settings, arch, plan, data.manifest, store.manifest.iloc[rows])
     model_settings = {k: v for k, v in train_settings.sent().items() if k not in NOT_MODEL_SETTINGS}
     meta = {
         "arch": arch, "encoder": train_settings.encoder, "encoder_weights": train_settings.encoder_weights,
