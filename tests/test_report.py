@@ -8,8 +8,12 @@ from cellbench.evaluation import stats
 from cellbench.evaluation.aggregate import summarise, summarise_instances
 from cellbench.evaluation.evaluate import evaluate_predictions
 from cellbench.evaluation.scope import resolve
+from cellbench.fsutil import written_by_cellbench
 from cellbench.images import read_png, write_png
-from cellbench.report import FIGURES, TABLES, choose_overlay_samples, colourise, comparison_tables, make_report
+from cellbench.report import FIGURES, TABLES
+from cellbench.report.figures import choose_overlay_samples, colourise
+from cellbench.report.make import make_report
+from cellbench.report.tables import comparison_tables
 
 
 @pytest.mark.parametrize("selection", ["last", "scored_fold_best"])
@@ -52,7 +56,7 @@ def test_report_from_a_small_run(demo_data, tmp_path, selection):
                               "Instances (none scored)", "95 % confidence intervals", "Paired comparisons"]
     assert f"| {selection} |" in sections["Protocol" + caution]
     assert ("scored fold itself" in sections["Protocol" + caution]) is (selection == "scored_fold_best")
-    assert (out / ".cellbench-output").is_file()
+    assert all(written_by_cellbench(out / name) for name in (*FIGURES, *TABLES))
     assert "Classes: cytoplasm, nucleus. Regions: cell. Object types: none." in sections["What was scored"]
     rows_of = {title: [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
                for title, text in sections.items()}

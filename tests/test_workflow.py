@@ -219,3 +219,53 @@ def test_an_edited_image_outside_the_annotation_folder_reruns_ingest(tmp_path):
         Image.fromarray(pixels).save(image)
         assert planned_jobs(snakemake(tmp_path, "-n", "results/tiny/data")) == {"validate": 1, "ingest": 1}
         snakemake(tmp_path, "results/tiny/data")
+
+
+def test_imported_as_a_module_with_a_prefix_and_an_overridden_rule(tmp_path):
+    """Every step writes where Snakemake says: the whole workflow under a module prefix, and the
+    aggregate rule's outputs moved with `use rule ... with: output:`."""
+    config = {"dataset": "tiny", "data": {"demo": True},
+              "split": {"folds": 2, "stratify_column": None}, "augment": {"rotations": 1, "flip": False},
+              "train": {"architectures": ["Unet"], "epochs": 1, "steps_per_epoch": 1, "batch_size": 2,
+                        "crop_size": 64, "threads": 1},
+              "evaluate": {"bootstrap_resamples": 100, "object_hausdorff": False}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    tables = ("metrics", "instance_metrics", "object_metrics", "summary", "instance_summary", "stats")
+    outputs = "\n".join(f'        {t}="tables/{t}.parquet",' for t in tables)
+    (tmp_path / "Snakefile").write_text(f"""
+configfile: "config.yaml"
+
+
+module cellbench:
+    snakefile: {str(REPO / "Snakefile")!r}
+    config: config
+    prefix: "sub"
+
+
+use rule * from cellbench as cb_*
+
+
+use rule aggregate from cellbench as cb_aggregate with:
+    output:
+{outputs}
+
+
+rule everything:
+    input:
+        expand("tables/{{t}}.parquet", t={list(tables)!r}),
+        "sub/results/tiny/labelme/Unet",
+        "sub/results/tiny/run_info",
+    default_target: True
+""")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([SNAKEMAKE, "--directory", str(tmp_path), "-s", str(tmp_path / "Snakefile"),
+                             "--cores", "2"], capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".snakemake") == [
+        "Snakefile", "config.yaml", "sub", "tables"]
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["results"]
+    assert sorted(p.stem for p in (tmp_path / "tables").iterdir()) == sorted(tables)
+    root = tmp_path / "sub" / "results" / "tiny"
+    assert not (root / "summary.parquet").exists()  # moved by the override
+    assert (root / "models" / "Unet" / "fold1" / "model.pt").is_file()
+    assert len(list((root / "labelme" / "Unet").glob("*.json"))) == demo.N_IMAGES

@@ -89,6 +89,10 @@ def cmd_demo(args, settings: Settings):
 
 def cmd_ingest(args, settings: Settings):
     from cellbench.dataset import ingest
+    if args.annotations:  # where the workflow put them (a module prefix moves the demo's)
+        sent = settings.sent()
+        settings = Settings.build({**sent, "data": {**sent.get("data", {}), "annotations": args.annotations,
+                                                    "demo": False}})
     manifest = ingest.ingest(settings, Path(args.out or _layout(settings).data))
     log.info("%d images, %d objects, %d stray mask pixels", len(manifest), manifest["n_objects"].sum(),
              manifest["n_stray_pixels"].sum())
@@ -139,7 +143,8 @@ def cmd_split(args, settings: Settings):
     from cellbench.fsutil import write_parquet
     layout = _layout(settings)
     manifest = pd.read_parquet(_existing(args.manifest or layout.manifest, "ingest"))
-    splits = split.make_splits(manifest, settings.split, split.metadata_path(settings))
+    metadata = (args.metadata or None) if args.metadata is not None else split.metadata_path(settings)
+    splits = split.make_splits(manifest, settings.split, metadata)
     write_parquet(splits, Path(args.out or layout.splits))
     log.info("fold sizes: %s", splits.groupby("fold").size().to_dict())
     if settings.split.stratify_column:
@@ -203,9 +208,11 @@ def cmd_evaluate(args, settings: Settings):
     write_parquet(scores.objects, Path(args.objects_out or layout.fold_object_metrics(args.arch, args.fold)))
 
 
-def _all_folds(settings: Settings, path_of, made_by: str) -> pd.DataFrame:
-    """One table from the per-fold tables of every architecture and fold."""
-    paths = [path_of(a, k) for a in settings.train.architectures for k in range(settings.split.folds)]
+def _tables(paths: list[Path] | None, settings: Settings, kind: str, made_by: str) -> pd.DataFrame:
+    """One table from the given per-fold tables (default: the layout's ``kind`` of every architecture x fold)."""
+    if not paths:
+        path_of = getattr(_layout(settings), kind)
+        paths = [path_of(a, k) for a in settings.train.architectures for k in range(settings.split.folds)]
     return pd.concat([pd.read_parquet(_existing(p, made_by)) for p in paths], ignore_index=True)
 
 
@@ -214,35 +221,61 @@ def cmd_aggregate(args, settings: Settings):
     from cellbench.evaluation.aggregate import instance_ranking, ranking, summarise, summarise_instances
     from cellbench.fsutil import write_parquet
     layout = _layout(settings)
-    metrics = _all_folds(settings, layout.fold_metrics, "evaluate")
-    instances = _all_folds(settings, layout.fold_instance_metrics, "evaluate")
-    objects = _all_folds(settings, layout.fold_object_metrics, "evaluate")
+    metrics = _tables(args.metrics, settings, "fold_metrics", "evaluate")
+    instances = _tables(args.instance_metrics, settings, "fold_instance_metrics", "evaluate")
+    objects = _tables(args.object_metrics, settings, "fold_object_metrics", "evaluate")
     summary = summarise(metrics)
     instance_summary = summarise_instances(instances, objects)
     comparison = stats.compare(stats.per_image_values(metrics, instances, objects),
                                settings.evaluate.bootstrap_resamples, settings.evaluate.seed)
-    for table, path in ((metrics, layout.metrics), (instances, layout.instance_metrics),
-                        (objects, layout.object_metrics), (summary, layout.summary),
-                        (instance_summary, layout.instance_summary), (comparison, layout.stats)):
-        write_parquet(table, Path(path))
+    for table, given, default in ((metrics, args.out_metrics, "metrics"),
+                                  (instances, args.out_instance_metrics, "instance_metrics"),
+                                  (objects, args.out_object_metrics, "object_metrics"),
+                                  (summary, args.out_summary, "summary"),
+                                  (instance_summary, args.out_instance_summary, "instance_summary"),
+                                  (comparison, args.out_stats, "stats")):
+        write_parquet(table, Path(given or getattr(layout, default)))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         log.info("model comparison (CV Dice):\n%s", ranking(summary).round(4).to_string(index=False))
         log.info("instances:\n%s", instance_ranking(instance_summary).round(4).to_string(index=False))
 
 
+def _prediction_folders(folders: list[Path] | None, settings: Settings, layout) -> dict[tuple[str, int], Path]:
+    """(arch, fold) -> out-of-fold prediction folder: each given folder says which it is (the predict
+    step writes prediction.json), else the layout's for every architecture x fold."""
+    from cellbench.inference.predict import prediction_info
+    if not folders:
+        return {(a, k): Path(layout.predictions(a, k)) for a in settings.train.architectures
+                for k in range(settings.split.folds)}
+    found = {}
+    for folder in map(Path, folders):
+        info = prediction_info(_existing(folder, "predict"))
+        found[(info["arch"], int(info["fold"]))] = folder
+    return found
+
+
 def cmd_report(args, settings: Settings):
-    from cellbench import report
     from cellbench.evaluation.scope import resolve
+    from cellbench.report import FIGURES, TABLES
+    from cellbench.report.make import make_report, outputs_in
     layout = _layout(settings)
-    archs, folds = settings.train.architectures, range(settings.split.folds)
-    histories = pd.concat([pd.read_parquet(_existing(layout.history(a, k), "train")) for a in archs for k in folds],
-                          ignore_index=True)
-    report.make_report(pd.read_parquet(_existing(layout.summary, "aggregate")), pd.read_parquet(layout.metrics),
-                       histories, Path(layout.data),
-                       {(a, k): Path(layout.predictions(a, k)) for a in archs for k in folds},
-                       pd.read_parquet(layout.splits), Path(args.out or layout.report),
-                       settings.report.overlay_samples, pd.read_parquet(layout.instance_summary),
-                       pd.read_parquet(layout.stats), resolve(list(settings.classes), settings.evaluate))
+    history_paths = args.histories or [layout.history(a, k) for a in settings.train.architectures
+                                       for k in range(settings.split.folds)]
+    histories = pd.concat([pd.read_parquet(_existing(p, "train")) for p in history_paths], ignore_index=True)
+    outputs = {name: getattr(args, "out_" + name.replace(".", "_")) for name in (*FIGURES, *TABLES)}
+    if not all(outputs.values()):  # the ones not named go to the report folder
+        folder = outputs_in(args.out or layout.report)
+        outputs = {name: Path(path or folder[name]) for name, path in outputs.items()}
+
+    def table(given, default):
+        return pd.read_parquet(_existing(given or getattr(layout, default), "aggregate"))
+
+    make_report(table(args.summary, "summary"), table(args.metrics, "metrics"), histories,
+                _existing(args.data or layout.data, "ingest"),
+                _prediction_folders(args.predictions, settings, layout),
+                pd.read_parquet(_existing(args.splits or layout.splits, "split")), outputs,
+                settings.report.overlay_samples, table(args.instance_summary, "instance_summary"),
+                table(args.stats, "stats"), resolve(list(settings.classes), settings.evaluate))
 
 
 def cmd_export_labelme(args, settings: Settings):
@@ -250,22 +283,21 @@ def cmd_export_labelme(args, settings: Settings):
     from cellbench.images import IMAGE_SUFFIXES
     layout = _layout(settings)
     if args.masks:
-        masks = sorted(_existing(args.masks, "predict").glob("*.png"))
-        out = Path(args.out or Path(args.masks) / "labelme")
+        folders = [_existing(folder, "predict") for folder in args.masks]
+        out = Path(args.out or folders[0] / "labelme")
     elif args.arch:
-        folds = range(settings.split.folds)
-        masks = sorted(p for k in folds for p in _existing(layout.predictions(args.arch, k), "predict").glob("*.png"))
+        folders = [_existing(layout.predictions(args.arch, k), "predict") for k in range(settings.split.folds)]
         out = Path(args.out or layout.labelme_export(args.arch))
     else:
-        raise ConfigError("name a folder of class maps (--masks DIR) or an architecture whose predictions "
+        raise ConfigError("name the folders of class maps (--masks DIR ...) or an architecture whose predictions "
                           "to export (--arch NAME)")
+    masks = sorted((p for folder in folders for p in folder.glob("*.png")), key=lambda p: (p.name, str(p)))
     if not masks:
-        raise InputError([InputProblem(Path(args.masks or layout.predictions(args.arch, 0)),
-                                       "no class-map PNGs to export")])
+        raise InputError([InputProblem(folders[0], "no class-map PNGs to export")])
     image_dir = _existing(args.images or Path(layout.data) / "images", "ingest")
     images = {p.stem: p for p in sorted(image_dir.glob("*")) if p.suffix.lower() in IMAGE_SUFFIXES}
     n = labelme_export.export(masks, images, out, list(settings.classes), settings.class_priority,
-                              args.tolerance, settings.data.max_pixels, inputs=[image_dir, *{m.parent for m in masks}])
+                              args.tolerance, settings.data.max_pixels, inputs=[image_dir, *folders])
     log.info("wrote %d LabelMe files to %s (images in %s)", n, out, image_dir)
 
 
@@ -324,9 +356,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--format", choices=list(FORMATS))
     sub.add_argument("--out", help="write the summary line (and the copies found) here when there is no problem")
     step("check", cmd_check, "check a configuration in seconds (folds, classes, scope, every model) before a run")
-    step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest").add_argument("--out")
+    sub = step("ingest", cmd_ingest, "annotations -> images, class maps, instance maps, manifest")
+    sub.add_argument("--annotations", help="annotation folder (or RLE CSV) instead of the config's data.annotations")
+    sub.add_argument("--out")
     sub = step("split", cmd_split, "grouped (stratified) K-fold split -> splits.parquet")
     sub.add_argument("--manifest")
+    sub.add_argument("--metadata", help="per-image metadata CSV (default: split.metadata, or the demo's cell "
+                                        "types); an empty string: none")
     sub.add_argument("--out")
     sub = step("augment", cmd_augment, "rotation/flip variants of every sample")
     sub.add_argument("--data")
@@ -350,11 +386,26 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (steps.choices["train"], steps.choices["predict"], steps.choices["evaluate"]):
         sub.add_argument("--arch", required=True)
         sub.add_argument("--fold", type=int, required=True)
-    step("aggregate", cmd_aggregate, "all folds' tables, the cross-validated summaries and statistics")
-    step("report", cmd_report, "figures and model-comparison tables").add_argument("--out")
+    sub = step("aggregate", cmd_aggregate, "all folds' tables, the cross-validated summaries and statistics")
+    for option in ("--metrics", "--instance-metrics", "--object-metrics"):
+        sub.add_argument(option, nargs="+", help="the per-fold tables (default: every architecture x fold)")
+    for option in ("--out-metrics", "--out-instance-metrics", "--out-object-metrics", "--out-summary",
+                   "--out-instance-summary", "--out-stats"):
+        sub.add_argument(option)
+    sub = step("report", cmd_report, "figures and model-comparison tables")
+    for option in ("--summary", "--metrics", "--instance-summary", "--stats", "--data", "--splits"):
+        sub.add_argument(option)
+    sub.add_argument("--histories", nargs="+", help="training histories (default: every architecture x fold)")
+    sub.add_argument("--predictions", nargs="+", help="out-of-fold prediction folders (default: every "
+                                                      "architecture x fold)")
+    sub.add_argument("--out", help="folder for every figure and table (default: results/<dataset>/report)")
+    from cellbench.report import FIGURES, TABLES
+    for name in (*FIGURES, *TABLES):
+        sub.add_argument("--out-" + name.replace(".", "-").replace("_", "-"), dest="out_" + name.replace(".", "_"),
+                         help=f"where to write {name} (default: in --out)")
     sub = step("export-labelme", cmd_export_labelme, "class maps (e.g. predictions) -> LabelMe JSON for correction")
     sub.add_argument("--arch", help="export this architecture's out-of-fold predictions")
-    sub.add_argument("--masks", help="or: a folder of class-index PNGs (0..C-1 in `classes` order)")
+    sub.add_argument("--masks", nargs="+", help="or: folders of class-index PNGs (0..C-1 in `classes` order)")
     sub.add_argument("--images", help="folder of the images, matched by file stem (default: the ingested images)")
     sub.add_argument("--out", help="output folder (default: results/<dataset>/labelme/<arch>, or <masks>/labelme)")
     sub.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels (default 1)")

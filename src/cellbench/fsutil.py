@@ -3,10 +3,10 @@ not create is ever replaced.
 
 Every output folder gets a marker file when cellbench writes it; an existing folder is replaced
 only if it is empty or carries that marker. Single files carry their mark inside (Parquet
-metadata, a key of a torch checkpoint, the last line of a text file): an existing file is replaced
-only if it has it. Work in progress lives in hidden siblings whose names say which host and process
-made them; a later write of the same output removes those left by processes that no longer run (a
-kill, a full disk), and nothing else.
+metadata, a key of a torch checkpoint, a PNG text chunk, the last line of a text file or page): an
+existing file is replaced only if it has it. Work in progress lives in hidden siblings whose names
+say which host and process made them; a later write of the same output removes those left by
+processes that no longer run (a kill, a full disk), and nothing else.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 MARKER = ".cellbench-output"
 WRITER = "cellbench"  # Parquet metadata key, torch dict key ("writer") of every file cellbench writes
 TEXT_MARK = "# written by cellbench"  # last line of cellbench's text outputs
+HTML_MARK = "<!-- written by cellbench -->"  # last line of its Markdown and HTML pages
+PNG_MARK = {"Software": WRITER}  # a text chunk of its figures
 _STAGING = "cellbench-staging"
 _PARTIAL = "cellbench-partial"
 
@@ -140,9 +142,13 @@ def written_by_cellbench(path: Path) -> bool:
                     pickles = [n for n in archive.namelist() if n.endswith("/data.pkl")]
                     return bool(pickles) and b"writer" in archive.read(pickles[0]) and WRITER.encode() in \
                         archive.read(pickles[0])
+            if head == b"\x89PNG":  # a figure: its text chunks, read without decoding the pixels
+                from PIL import Image
+                with Image.open(path, formats=["PNG"]) as picture:
+                    return picture.info.get("Software") == WRITER
             handle.seek(max(path.stat().st_size - 256, 0))
-            return handle.read().decode("utf-8", "replace").rstrip("\n").endswith(TEXT_MARK)
-    except (OSError, ValueError, zipfile.BadZipFile):
+            return handle.read().decode("utf-8", "replace").rstrip("\n").endswith((TEXT_MARK, HTML_MARK))
+    except (OSError, ValueError, SyntaxError, zipfile.BadZipFile):
         return False
 
 

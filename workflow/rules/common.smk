@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shlex
+from pathlib import Path
 
 from snakemake.logging import logger
 
@@ -16,10 +17,11 @@ from cellbench.dataset.split import metadata_path
 from cellbench.settings import NOT_MODEL_SETTINGS
 
 # Jobs run this checkout's library, also inside `--sdm conda` environments (which hold only the
-# dependencies) and in SLURM jobs.
+# dependencies), in SLURM jobs, and when this workflow is imported as a module by another one
+# (current_basedir: this file's folder, workflow/rules, wherever the importing workflow is).
 shell.prefix(
     "set -euo pipefail; export PYTHONPATH=%s${{PYTHONPATH:+:$PYTHONPATH}}; "
-    % shlex.quote(os.path.join(workflow.basedir, "src"))
+    % shlex.quote(str(Path(workflow.current_basedir).parents[1] / "src"))
 )
 
 L = Layout(config["results"], config["dataset"])
@@ -59,8 +61,21 @@ def demo_files():
 def ingest_inputs(wildcards):
     """Every annotation (and image) file: an edited one reruns ingest and what follows."""
     if config["data"]["demo"]:
-        return demo_files()
-    return [str(p) for p in input_files(config)]
+        return {"annotations": demo_files()}
+    return {"annotations": [str(p) for p in input_files(config)]}
+
+
+def annotation_source(wildcards, input):
+    """The annotation folder (or RLE CSV) as the step must read it: the demo's folder where Snakemake
+    put it (a module prefix moves it), else data.annotations."""
+    if config["data"]["demo"]:
+        return os.path.dirname(input.annotations[0])
+    return config["data"]["annotations"]
+
+
+def results_root(path):
+    """results/<dataset> of a declared output under it (module prefixes included)."""
+    return str(Path(path).parents[3])
 
 
 def weights_inputs(wildcards):

@@ -35,9 +35,13 @@ rule evaluate:
 
 rule aggregate:
     input:
-        expand(L.fold_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
-        expand(L.fold_instance_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
-        expand(L.fold_object_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
+        metrics=expand(L.fold_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
+        instance_metrics=expand(
+            L.fold_instance_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS
+        ),
+        object_metrics=expand(
+            L.fold_object_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS
+        ),
     output:
         metrics=L.metrics,
         instance_metrics=L.instance_metrics,
@@ -51,12 +55,10 @@ rule aggregate:
     conda:
         ENV
     params:
-        settings=settings(
-            "dataset",
-            "results",
-            "evaluate",
-            split={"folds": config["split"]["folds"]},
-            train={"architectures": ARCHS},
-        ),
+        settings=settings("dataset", "evaluate"),
     shell:
-        "python -m cellbench aggregate --settings {params.settings:q} > {log:q} 2>&1"
+        "python -m cellbench aggregate --settings {params.settings:q} --metrics {input.metrics:q} "
+        "--instance-metrics {input.instance_metrics:q} --object-metrics {input.object_metrics:q} "
+        "--out-metrics {output.metrics:q} --out-instance-metrics {output.instance_metrics:q} "
+        "--out-object-metrics {output.object_metrics:q} --out-summary {output.summary:q} "
+        "--out-instance-summary {output.instance_summary:q} --out-stats {output.stats:q} > {log:q} 2>&1"

@@ -20,7 +20,7 @@ if config["data"]["demo"]:
 
 rule validate:
     input:
-        ingest_inputs,
+        unpack(ingest_inputs),
     output:
         L.validation,
     log:
@@ -36,14 +36,16 @@ rule validate:
             "classes",
             "class_priority",
         ),
+        annotations=annotation_source,
     shell:
-        "python -m cellbench validate --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "python -m cellbench validate {params.annotations:q} --settings {params.settings:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule ingest:
     input:
-        ingest_inputs,
-        L.validation,
+        unpack(ingest_inputs),
+        validation=L.validation,
     output:
         directory(L.data),
     log:
@@ -52,8 +54,10 @@ rule ingest:
         ENV
     params:
         settings=settings("dataset", "results", "data", "classes", "class_priority"),
+        annotations=annotation_source,
     shell:
-        "python -m cellbench ingest --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "python -m cellbench ingest --settings {params.settings:q} --annotations {params.annotations:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule run_info:

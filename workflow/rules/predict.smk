@@ -40,13 +40,11 @@ rule export_labelme:
         ENV
     params:
         settings=settings(
-            "dataset",
-            "results",
             "classes",
             "class_priority",
-            split={"folds": config["split"]["folds"]},
             data={"max_pixels": config["data"]["max_pixels"]},
         ),
+        images=lambda wildcards, input: os.path.join(input.data, "images"),
     shell:
-        "python -m cellbench export-labelme --settings {params.settings:q} --arch {wildcards.arch:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "python -m cellbench export-labelme --settings {params.settings:q} --masks {input.predictions:q} "
+        "--images {params.images:q} --out {output:q} > {log:q} 2>&1"

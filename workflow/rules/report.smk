@@ -12,47 +12,44 @@ rule report:
         data=L.data,
         splits=L.splits,
     output:
-        report(
+        dice_by_architecture=report(
             os.path.join(L.report, "dice_by_architecture.png"),
             caption="../report/dice_by_architecture.rst",
             category="1. Model comparison",
         ),
-        report(
+        comparison_html=report(
             os.path.join(L.report, "model_comparison.html"),
             caption="../report/model_comparison.rst",
             category="1. Model comparison",
         ),
-        report(
+        dice_by_class=report(
             os.path.join(L.report, "dice_by_class.png"),
             caption="../report/dice_by_class.rst",
             category="2. Per-image scores",
         ),
-        report(
+        training_curves=report(
             os.path.join(L.report, "training_curves.png"),
             caption="../report/training_curves.rst",
             category="3. Training",
         ),
-        report(
+        overlays=report(
             os.path.join(L.report, "overlays.png"),
             caption="../report/overlays.rst",
             category="4. Predictions",
         ),
-        os.path.join(L.report, "model_comparison.md"),
+        comparison_md=os.path.join(L.report, "model_comparison.md"),
     log:
         L.log("report"),
     localrule: True
     conda:
         ENV
     params:
-        settings=settings(
-            "dataset",
-            "results",
-            "report",
-            "classes",
-            "evaluate",
-            train={"architectures": ARCHS},
-            split={"folds": len(FOLDS)},
-        ),
-        out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        settings=settings("dataset", "report", "classes", "evaluate"),
     shell:
-        "python -m cellbench report --settings {params.settings:q} --out {params.out_dir:q} > {log:q} 2>&1"
+        "python -m cellbench report --settings {params.settings:q} --summary {input.summary:q} "
+        "--metrics {input.metrics:q} --instance-summary {input.instance_summary:q} --stats {input.stats:q} "
+        "--histories {input.histories:q} --predictions {input.predictions:q} --data {input.data:q} "
+        "--splits {input.splits:q} --out-dice-by-architecture-png {output.dice_by_architecture:q} "
+        "--out-dice-by-class-png {output.dice_by_class:q} --out-training-curves-png {output.training_curves:q} "
+        "--out-overlays-png {output.overlays:q} --out-model-comparison-md {output.comparison_md:q} "
+        "--out-model-comparison-html {output.comparison_html:q} > {log:q} 2>&1"

@@ -12,10 +12,10 @@ rule split:
     conda:
         ENV
     params:
-        settings=settings(
-            "dataset", "results", "split", data={"demo": config["data"]["demo"]}
-        ),
+        settings=settings("dataset", "split"),
         manifest=lambda wildcards, input: os.path.join(input.data, "manifest.parquet"),
+        # the metadata CSV when there is one ("" = none)
+        metadata=lambda wildcards, input: input.get("metadata", ""),
     shell:
         "python -m cellbench split --settings {params.settings:q} --manifest {params.manifest:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "--metadata {params.metadata:q} --out {output:q} > {log:q} 2>&1"

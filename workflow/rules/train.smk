@@ -18,7 +18,7 @@ if config["train"]["encoder_weights"]:
             ENV
         params:
             settings=settings("dataset", "results", "train"),
-            cache=L.weights_cache,
+            cache=lambda wildcards, output: os.path.dirname(output[0]),
         shell:
             "python -m cellbench fetch-weights --settings {params.settings:q} --cache {params.cache:q} "
             "--marker {output:q} > {log:q} 2>&1"
@@ -49,8 +49,18 @@ rule train:
             "dataset", "classes", train=train_settings()
         ),
         out_dir=lambda wildcards, output: os.path.dirname(output.checkpoint),
-        resume_dir=lambda wildcards: L.resume_dir(wildcards.arch, wildcards.fold),
-        weights_cache=L.weights_cache,
+        # results/<dataset>/resume/<arch>/fold<k>: outside the outputs Snakemake removes on failure
+        resume_dir=lambda wildcards, output: os.path.join(
+            results_root(output.checkpoint),
+            "resume",
+            wildcards.arch,
+            f"fold{wildcards.fold}",
+        ),
+        weights_cache=lambda wildcards, input: (
+            os.path.dirname(input.weights)
+            if "weights" in input.keys()
+            else L.weights_cache
+        ),
     shell:
         # exec: the training process itself receives SLURM's SIGTERM and saves a resumable state
         "exec python -m cellbench train --settings {params.settings:q} --arch {wildcards.arch:q} "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from cellbench.inference import objects
 from cellbench.training import models
 
 log = logging.getLogger(__name__)
+
+PREDICTION_INFO = "prediction.json"  # which model predicted a folder: the report finds (arch, fold) there
 
 
 @torch.no_grad()
@@ -69,5 +72,21 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
             for name, kind in types.items():
                 instances = objects.predicted_objects(class_map, kind["classes"], kind["seeds"])
                 write_png(relabel_sequential(instances), stage / "instances" / name / f"{sample_id}.png")
+        info = {"arch": meta["arch"], "encoder": meta["encoder"], "fold": fold, "selection": meta.get("selection"),
+                "epoch": meta.get("epoch"), "checkpoint": str(checkpoint), "samples": sample_ids}
+        (stage / PREDICTION_INFO).write_text(json.dumps(info, indent=1) + "\n")
     log.info("predicted %d out-of-fold images of fold %d", len(sample_ids), fold)
     return sample_ids
+
+
+def prediction_info(folder: Path) -> dict:
+    """What a prediction folder holds (architecture, fold, checkpoint, samples), from its prediction.json."""
+    path = Path(folder) / PREDICTION_INFO
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError([InputProblem(path, f"cannot be read ({err})", "run the predict step of this fold again")]
+                         ) from None
+    if not isinstance(info, dict) or not {"arch", "fold"} <= set(info):
+        raise InputError([InputProblem(path, "is not a cellbench prediction record")])
+    return info

@@ -1,0 +1,164 @@
+"""The report's figures (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from cellbench.classmaps import IGNORE_INDEX  # noqa: E402
+from cellbench.dataset import Dataset  # noqa: E402
+from cellbench.evaluation.aggregate import FOREGROUND_MEAN, ranking  # noqa: E402
+from cellbench.fsutil import PNG_MARK  # noqa: E402
+from cellbench.images import read_png  # noqa: E402
+from cellbench.report.protocol import is_optimistic, selection_of  # noqa: E402
+
+_CLASS_COLOURS = np.array([[0, 0, 0], [0, 158, 115], [230, 159, 0], [86, 180, 233], [204, 121, 167],
+                           [213, 94, 0], [0, 114, 178], [240, 228, 66]], dtype=np.float64) / 255
+
+
+def _fold_scores(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per fold image-wise mean Dice of every class and region, plus the foreground mean."""
+    per_fold = metrics.groupby(["arch", "fold", "class", "is_region"])["dice"].mean().reset_index()
+    classes = per_fold[~per_fold["is_region"]]
+    headline = classes.groupby(["arch", "fold"])["dice"].mean().reset_index().assign(**{"class": FOREGROUND_MEAN})
+    return pd.concat([per_fold, headline], ignore_index=True)
+
+
+def plot_dice_by_architecture(summary: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> None:
+    """Grouped bars of CV Dice per architecture and class, fold scores as dots, fold SD as bars."""
+    archs = ranking(summary)["arch"].tolist()
+    kinds = summary.drop_duplicates("class").set_index("class")["is_region"].drop(FOREGROUND_MEAN)
+    classes = [*kinds.index[~kinds], *kinds.index[kinds], FOREGROUND_MEAN]  # classes, regions, headline
+    folds = _fold_scores(metrics)
+    width = 0.8 / len(classes)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(archs) * len(classes) / 2), 4))
+    for j, name in enumerate(classes):
+        rows = summary[summary["class"] == name].set_index("arch").reindex(archs)
+        x = np.arange(len(archs)) + (j - (len(classes) - 1) / 2) * width
+        colour = "0.35" if name == FOREGROUND_MEAN else _CLASS_COLOURS[1 + j % 7]
+        ax.bar(x, rows["cv_dice"], width * 0.9, yerr=rows["fold_sd_dice"], capsize=3,
+               color=colour, alpha=0.85, label=name)
+        for i, arch in enumerate(archs):
+            values = folds[(folds["arch"] == arch) & (folds["class"] == name)]["dice"]
+            ax.scatter(np.full(len(values), x[i]), values, s=10, color="black", zorder=3)
+    ax.set_xticks(np.arange(len(archs)), archs)
+    ax.set_ylabel("Dice (all out-of-fold images)")
+    ax.set_ylim(0, 1.08)
+    title = "Cross-validated Dice per architecture (dots: folds, bars: fold SD)"
+    if is_optimistic(selection_of(summary)):
+        title += "\nOPTIMISTIC: epoch selected on the scored fold"
+    ax.set_title(title, fontsize=10, color="firebrick" if is_optimistic(selection_of(summary)) else "black")
+    ax.legend(fontsize=8, ncol=len(classes), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
+    plt.close(fig)
+
+
+def plot_dice_by_class(metrics: pd.DataFrame, path: Path) -> None:
+    """Box plots of per-image Dice, one panel per class or region, one box per architecture."""
+    names = list(dict.fromkeys(metrics["class"]))
+    archs = sorted(metrics["arch"].unique())
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        data = [metrics[(metrics["class"] == name) & (metrics["arch"] == a)]["dice"].dropna() for a in archs]
+        ax.boxplot(data, tick_labels=archs, showfliers=True)
+        ax.set_title(name)
+        ax.tick_params(axis="x", labelrotation=45)
+    axes[0][0].set_ylabel("Dice per image")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
+    plt.close(fig)
+
+
+def _curve(run: pd.DataFrame, column: str) -> pd.Series | None:
+    return run[column] if column in run.columns and run[column].notna().any() else None
+
+
+def plot_training_curves(histories: pd.DataFrame, path: Path) -> None:
+    """Training loss and, per epoch, the foreground Dice of the images that decide the kept epoch
+    (inner hold-out, or the scored fold under the optimistic protocol) and of the scored fold
+    (monitor only: it never decides anything); one line per fold, the kept epoch circled."""
+    archs = sorted(histories["arch"].unique())
+    selection = selection_of(histories) or "last"
+    fig, axes = plt.subplots(2, len(archs), figsize=(3.6 * len(archs), 5.4), squeeze=False, sharex=True)
+    for j, arch in enumerate(archs):
+        for i, (fold, run) in enumerate(histories[histories["arch"] == arch].groupby("fold")):
+            colour = f"C{i % 10}"
+            axes[0][j].plot(run["epoch"], run["train_loss"], marker=".", color=colour, label=f"fold {fold}")
+            deciding, monitor = _curve(run, "selection_dice_fg"), _curve(run, "monitor_dice_fg")
+            if deciding is not None:
+                axes[1][j].plot(run["epoch"], deciding, marker=".", color=colour)
+            if monitor is not None:
+                axes[1][j].plot(run["epoch"], monitor, linestyle=":", marker=".", color=colour, alpha=0.7)
+            kept = run[run["selected"]] if "selected" in run.columns else run.tail(0)
+            shown = deciding if deciding is not None else monitor
+            if shown is not None and not kept.empty:
+                axes[1][j].scatter(kept["epoch"], shown[kept.index], s=50, facecolors="none", edgecolors="k")
+        axes[0][j].set_title(arch)
+        axes[1][j].set_xlabel("epoch")
+    axes[0][0].set_ylabel("training loss")
+    axes[1][0].set_ylabel("foreground Dice")
+    axes[0][-1].legend(fontsize=7)
+    lines = {"last": "dotted: scored fold (monitor only); circle: kept (last) epoch",
+             "inner": "solid: inner hold-out (decides); dotted: scored fold (monitor only); circle: kept epoch",
+             "scored_fold_best": "solid: scored fold, which also DECIDES the kept epoch (optimistic); "
+                                 "circle: kept epoch"}
+    fig.suptitle(lines.get(selection, selection), fontsize=8, color="firebrick" if is_optimistic(selection)
+                 else "black")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
+    plt.close(fig)
+
+
+def colourise(class_map: np.ndarray, image: np.ndarray, alpha: float = 0.55) -> np.ndarray:
+    """Class colours blended over the image (background left as is, ignored regions grey)."""
+    colours = _CLASS_COLOURS[np.minimum(class_map, len(_CLASS_COLOURS) - 1)]
+    colours[class_map == IGNORE_INDEX] = 0.5
+    out = image.astype(np.float64) / 255
+    fg = class_map > 0
+    out[fg] = (1 - alpha) * out[fg] + alpha * colours[fg]
+    return out
+
+
+def choose_overlay_samples(metrics: pd.DataFrame, n: int) -> list[str]:
+    """Images spread over the range of difficulty (worst, median, best foreground Dice ...)."""
+    per_image = metrics[~metrics["is_region"]].groupby("sample_id")["dice"].mean().dropna().sort_values()
+    if per_image.empty:
+        return []
+    picks = np.unique(np.linspace(0, len(per_image) - 1, min(n, len(per_image))).round().astype(int))
+    return per_image.index[picks].tolist()
+
+
+def plot_overlays(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dict[tuple[str, int], Path],
+                  splits: pd.DataFrame, n: int, path: Path) -> None:
+    """Panel rows: image | truth | prediction of each architecture, for a few validation images."""
+    samples = choose_overlay_samples(metrics, n)
+    archs = sorted({arch for arch, _ in prediction_dirs})
+    data = Dataset(data_dir)
+    fold_of = splits.set_index("sample_id")["fold"]
+    columns = 2 + len(archs)
+    fig, axes = plt.subplots(max(1, len(samples)), columns, figsize=(2.4 * columns, 2.4 * max(1, len(samples))),
+                             squeeze=False)
+    for i, sample in enumerate(samples):
+        image, truth = data.image(sample), data.class_map(sample)
+        panels = [("image", image), ("truth", colourise(truth, image))]
+        for arch in archs:
+            predicted = read_png(Path(prediction_dirs[(arch, int(fold_of[sample]))]) / f"{sample}.png")
+            dice = metrics[(metrics["sample_id"] == sample) & (metrics["arch"] == arch)
+                           & ~metrics["is_region"]]["dice"].mean()
+            panels.append((f"{arch} (Dice {dice:.2f})", colourise(predicted, image)))
+        for ax, (title, picture) in zip(axes[i], panels, strict=True):
+            ax.imshow(picture, interpolation="nearest")
+            ax.set_title(title if i == 0 or title not in ("image", "truth") else "", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[i][0].set_ylabel(sample, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
+    plt.close(fig)

@@ -1,0 +1,62 @@
+"""A run's report: every figure and table, each written where it is asked for."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from cellbench.evaluation.scope import Scope
+from cellbench.fsutil import write_bytes
+from cellbench.report import FIGURES, TABLES
+from cellbench.report.figures import plot_dice_by_architecture, plot_dice_by_class, plot_overlays, plot_training_curves
+from cellbench.report.tables import comparison_tables
+
+
+def outputs_in(folder: Path) -> dict[str, Path]:
+    """Every report file in ``folder`` under its standard name."""
+    return {name: Path(folder) / name for name in (*FIGURES, *TABLES)}
+
+
+def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.DataFrame, data_dir: Path,
+                prediction_dirs: dict[tuple[str, int], Path], splits: pd.DataFrame, out: Path | Mapping[str, Path],
+                overlay_samples: int = 4, instance_summary: pd.DataFrame | None = None,
+                stats: pd.DataFrame | None = None, scope: Scope | None = None) -> None:
+    """Write the figures and tables of a run.
+
+    Parameters
+    ----------
+    summary, metrics, instance_summary, stats:
+        The aggregate step's tables (summary.parquet, metrics.parquet, ...).
+    histories:
+        Every fold's training history, concatenated.
+    data_dir, prediction_dirs, splits:
+        The ingested data, the out-of-fold prediction folder of each (arch, fold), the folds.
+    out:
+        A folder (every file under its standard name, see FIGURES and TABLES), or a mapping from
+        standard name to the path to write it to (what the workflow passes).
+    scope:
+        What was scored (cellbench.evaluation.scope.resolve of the classes and the evaluate
+        section), said in the tables with the defaults that were left out.
+
+    Each file is rendered in a private folder and moved into place atomically; an existing file is
+    replaced only if cellbench wrote it.
+    """
+    targets = outputs_in(out) if isinstance(out, (str, Path)) else {name: Path(path) for name, path in out.items()}
+    unknown = set(targets) - {*FIGURES, *TABLES}
+    if unknown:
+        raise ValueError(f"not report outputs: {sorted(unknown)} (known: {[*FIGURES, *TABLES]})")
+    with tempfile.TemporaryDirectory(prefix="cellbench-report-") as tmp:
+        stage = Path(tmp)
+        plot_dice_by_architecture(summary, metrics, stage / FIGURES[0])
+        plot_dice_by_class(metrics, stage / FIGURES[1])
+        plot_training_curves(histories, stage / FIGURES[2])
+        plot_overlays(metrics, data_dir, prediction_dirs, splits, overlay_samples, stage / FIGURES[3])
+        empty_stats = pd.DataFrame(columns=["kind", "metric", "target", "arch", "arch_b", "n", "estimate", "ci_low",
+                                            "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
+        comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
+                          stats if stats is not None else empty_stats, stage, scope)
+        for name, target in targets.items():
+            write_bytes((stage / name).read_bytes(), target)
