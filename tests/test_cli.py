@@ -2,7 +2,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import REPO, relabelled
+from helpers import REPO, relabelled
 
 from cellbench.cli import main
 from cellbench.images import read_png, write_png

@@ -2,7 +2,7 @@ import io
 
 import numpy as np
 import pytest
-from conftest import reference
+from helpers import reference
 from PIL import Image, ImageFile
 
 from cellbench.images import ImageReadError, image_size, read_image, read_png, write_png
@@ -86,7 +86,7 @@ def test_camera_jpeg_identified_as_mpo_is_read():
 
 
 def test_eps_is_never_handed_to_ghostscript(tmp_path, monkeypatch):
-    from conftest import EPS
+    from helpers import EPS
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a program was started")
@@ -105,7 +105,7 @@ def test_read_png_reads_only_png(tmp_path):
 
 
 def test_max_pixels_is_checked_from_the_header_before_decoding(monkeypatch):
-    from conftest import png_bomb
+    from helpers import png_bomb
     with pytest.raises(ImageReadError, match="image is 30000 x 30000 = 900000000 pixels, more than "
                                              "data.max_pixels = 100000000") as err:
         read_image(png_bomb(30000, 30000))

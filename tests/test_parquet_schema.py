@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, make_config
+from helpers import REPO, make_config
 
 from cellbench.dataset.split import make_splits
 from cellbench.evaluation import stats

@@ -1,7 +1,7 @@
 """Checks that fail in seconds, before any heavy job."""
 
 import pytest
-from conftest import make_config
+from helpers import make_config
 
 from cellbench import preflight
 from cellbench.cli import main

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 pytestmark = pytest.mark.slurm
 

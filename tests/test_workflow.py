@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 from PIL import Image
 
 from cellbench.dataset import demo
@@ -24,16 +24,11 @@ SNAKEMAKE = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or 
 
 
 def tiny_config(annotations: Path, epochs: int) -> dict:
-    return {
-        "dataset": "tiny",
-        "data": {"format": "labelme", "annotations": str(annotations), "demo": False},
-        "classes": ["background", "cytoplasm", "nucleus"],
-        "split": {"folds": 2, "seed": 1, "stratify_column": None},
-        "augment": {"rotations": 2, "flip": False},
-        "train": {"architectures": ["Unet", "FPN"], "encoder": "resnet18", "epochs": epochs,
-                  "steps_per_epoch": 2, "batch_size": 2, "crop_size": 64, "threads": 1},
-        "report": {"overlay_samples": 2},
-    }
+    """The Catalog's test config (.test/config/config.yaml) on the given LabelMe folder."""
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["data"] = {"format": "labelme", "annotations": str(annotations), "demo": False}
+    config["train"]["epochs"] = epochs
+    return config
 
 
 def snakemake(workdir: Path, *args: str, configfile: str = "config.yaml") -> str:

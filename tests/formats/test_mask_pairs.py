@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config, shared
+from helpers import make_config, shared
 from PIL import Image
 
 from cellbench.dataset.ingest import find_problems, ingest

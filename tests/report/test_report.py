@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config, relabelled
+from helpers import make_config, relabelled
 from PIL import Image
 
 from cellbench.evaluation import stats

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import reference, shared
+from helpers import reference, shared
 
 from cellbench.classmaps import IGNORE_INDEX, relabel_sequential
 from cellbench.formats import labelme
@@ -96,7 +96,7 @@ def test_every_primitive_rasterises_as_labelme_does():
 def test_every_primitive_of_the_authored_file_rasterises_as_labelme_does():
     """tests/data/labelme/primitives.json: every shape type, the image embedded, an ignored rectangle."""
     reference("labelme")
-    path = Path(__file__).resolve().parent / "data" / "labelme" / "primitives.json"
+    path = Path(__file__).resolve().parents[1] / "data" / "labelme" / "primitives.json"
     assert_rasterised_as_labelme(path, {*SHAPE_TYPES, "mask"}, ignored=["__ignore__"])
 
 

@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 import torch
-from conftest import make_config
+from helpers import make_config
 
 from cellbench.dataset.split import make_splits
 from cellbench.training import augment, models, resume, train

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CELL, NUCLEUS, make_config, shared, write_labelme
+from helpers import CELL, NUCLEUS, make_config, shared, write_labelme
 from PIL import Image
 
 from cellbench.dataset.ingest import find_problems, ingest
@@ -170,7 +170,7 @@ def test_labelme_voc_export_reads_as_class_index_pngs(tmp_path):
 
 
 def test_manifest_records_content_and_perceptual_hashes_and_ingest_warns_of_copies(tmp_path, caplog):
-    from conftest import CELL, write_labelme
+    from helpers import CELL, write_labelme
     rng = np.random.default_rng(0)
     picture = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
     for name in ("a", "b", "c"):

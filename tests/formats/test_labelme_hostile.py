@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import CELL, EPS, NUCLEUS, make_config, png_bomb, shape, write_labelme
+from helpers import CELL, EPS, NUCLEUS, make_config, png_bomb, shape, write_labelme
 from PIL import Image
 
 from cellbench.cli import main

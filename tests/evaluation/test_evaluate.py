@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config, relabelled
+from helpers import make_config, relabelled
 
 from cellbench.errors import ConfigError
 from cellbench.evaluation.evaluate import evaluate_predictions, score_image

@@ -93,7 +93,7 @@ def test_instances_are_foreground_components_without_ignore():
 
 
 def test_mask_bombs_and_other_formats_are_problems_not_crashes(tmp_path):
-    from conftest import EPS, png_bomb
+    from helpers import EPS, png_bomb
     path = tmp_path / "m.png"
     path.write_bytes(png_bomb(30000, 30000))
     class_map, _, problems = read_class_mask(path, class_indices(CLASSES))

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from conftest import REPO
+from helpers import REPO
 
 BUILD_OFFLINE = """
 import sys

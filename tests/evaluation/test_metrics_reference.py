@@ -10,7 +10,7 @@ AJI+, SegPC mIoU and the GlaS metrics are checked on hand-computed cases in test
 
 import numpy as np
 import pytest
-from conftest import reference, shared
+from helpers import reference, shared
 from PIL import Image
 from scipy import ndimage
 from skimage import draw

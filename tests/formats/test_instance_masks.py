@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config, shared
+from helpers import make_config, shared
 from PIL import Image
 
 from cellbench.dataset.ingest import find_problems, ingest, input_files
@@ -103,7 +103,7 @@ def test_mask_of_the_wrong_size(tmp_path):
 
 
 def test_instance_folder_bombs_and_other_formats_are_problems(tmp_path):
-    from conftest import EPS, png_bomb
+    from helpers import EPS, png_bomb
     grey = np.zeros((4, 4, 3), np.uint8)
     for name, image, mask in [("bomb", grey, png_bomb(30000, 30000)), ("eps", grey, EPS),
                               ("big_image", png_bomb(20000, 20000), None), ("fine", grey, None)]:

@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pandas as pd
 import torch
-from conftest import make_config, relabelled
+from helpers import make_config, relabelled
 
 from cellbench.images import read_png
 from cellbench.inference.predict import predict_fold, predict_image

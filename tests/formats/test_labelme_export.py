@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import reference, shared
+from helpers import reference, shared
 from PIL import Image
 
 from cellbench.cli import main

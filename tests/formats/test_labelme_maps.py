@@ -2,7 +2,7 @@ import base64
 import io
 
 import numpy as np
-from conftest import CELL, NUCLEUS, shape, write_labelme
+from helpers import CELL, NUCLEUS, shape, write_labelme
 from PIL import Image
 
 from cellbench.classmaps import IGNORE_INDEX

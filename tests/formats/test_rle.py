@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared
+from helpers import shared
 from PIL import Image
 
 from cellbench.formats import rle

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config, shared
+from helpers import make_config, shared
 from PIL import Image
 
 from cellbench.cli import main

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_config
+from helpers import make_config
 
 from cellbench.dataset.split import make_splits
 from cellbench.errors import ConfigError

@@ -5,7 +5,7 @@ applies."""
 import logging
 
 import pytest
-from conftest import make_config
+from helpers import make_config
 
 from cellbench.errors import ConfigError
 from cellbench.evaluation.scope import resolve

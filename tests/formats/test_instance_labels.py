@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_config
+from helpers import make_config
 from PIL import Image
 
 from cellbench.dataset.ingest import find_problems, ingest, input_files

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import reference, shared
+from helpers import reference, shared
 
 from cellbench.classmaps import IGNORE_INDEX, relabel_sequential
 from cellbench.formats import labelme
 
-AUTHORED = Path(__file__).resolve().parent / "data" / "labelme"  # written by its make_cases.py
+AUTHORED = Path(__file__).resolve().parents[1] / "data" / "labelme"  # written by its make_cases.py
 
 # The only allowed difference: one pixel of 2011_000006 depends on the Pillow version.
 PILLOW_DEPENDENT = {"2011_000006": 1}
@@ -51,7 +51,7 @@ def test_object_map_matches_labelme(name):
 
 
 def test_ingest_with_labelme_compatible_settings(tmp_path):
-    from conftest import make_config
+    from helpers import make_config
 
     from cellbench.dataset.ingest import ingest
     from cellbench.images import read_png
@@ -101,7 +101,7 @@ def test_maps_match_labelme_on_authored_files(name):
 
 
 def test_ingest_with_labelme_compatible_settings_on_authored_files(tmp_path):
-    from conftest import make_config
+    from helpers import make_config
     from PIL import Image
 
     from cellbench.dataset.ingest import ingest
@@ -124,7 +124,7 @@ def test_ingest_with_labelme_compatible_settings_on_authored_files(tmp_path):
 
 def test_labelme_class_pngs_of_authored_files_read_as_class_index_pngs(tmp_path):
     """LabelMe's SegmentationClassPNG files (its lblsave of the class map, -1 saved as 255), made here."""
-    from conftest import make_config
+    from helpers import make_config
     from PIL import Image
 
     from cellbench.dataset.ingest import ingest

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import CELL, NUCLEUS, make_config, shape, write_labelme
+from helpers import CELL, NUCLEUS, make_config, shape, write_labelme
 from PIL import Image
 
 from cellbench.dataset.ingest import ingest
