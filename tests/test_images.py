@@ -132,3 +132,9 @@ def test_damaged_image_is_an_image_read_error():
     data = encode(Image.fromarray(np.arange(10000, dtype=np.uint8).reshape(100, 100)))
     with pytest.raises(ImageReadError, match="image cannot be read"):
         read_image(data[:200])
+
+
+def test_the_default_pixel_limit_is_the_schema_default():
+    from cellbench import config as configuration
+    from cellbench.images import MAX_PIXELS
+    assert MAX_PIXELS == configuration.defaults()["data"]["max_pixels"]

@@ -117,8 +117,18 @@ def _sample_names(samples: list[tuple[str, Path]]) -> dict[str, str]:
 
 
 def find_problems(config: dict) -> Findings:
-    """Check every input as ingest would, writing nothing: the good samples, the problems, and the
-    exact and near duplicates among the good samples."""
+    """Check every input as ingest would, writing nothing.
+
+    Parameters
+    ----------
+    config:
+        The configuration, as for ``ingest``.
+
+    Returns
+    -------
+    Findings: the number of good samples, every problem of every file (InputProblem: file, what is
+    wrong, how to fix it), and the exact and near duplicates among the good samples.
+    """
     problems: list[InputProblem] = []
     ids, sources, content, perceptual = [], [], [], []
     for sample in _samples(config, problems):
@@ -132,6 +142,20 @@ def find_problems(config: dict) -> Findings:
 
 def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
     """Read every annotated image, check it, and write the normalised dataset to ``out_dir``.
+
+    Parameters
+    ----------
+    config:
+        The configuration (a mapping or cellbench.settings.Settings): ``data`` says where the
+        annotations are and in which format, ``classes`` and ``class_priority`` how they become
+        class maps, ``dataset`` names the rows.
+    out_dir:
+        The folder to write: images/ (RGB PNG), masks/ (class maps), instances/ (uint16 instance
+        maps) and manifest.parquet. Replaced only if empty or written by cellbench before.
+
+    Returns
+    -------
+    The manifest, one row per image (docs/parquet_schema.md).
 
     All problems of all files are collected; if there is any, InputError lists them and nothing
     is written (the output folder is staged and only moved into place on success).

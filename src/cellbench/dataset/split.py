@@ -126,7 +126,23 @@ def inner_holdout(table: pd.DataFrame, fraction: float, seed: int) -> list[str]:
 
 
 def make_splits(manifest: pd.DataFrame, split: dict, metadata: str | None = None) -> pd.DataFrame:
-    """splits table: sample_id, group, stratum, fold (``metadata``: see metadata_path)."""
+    """The folds of every sample, seeded and grouped.
+
+    Parameters
+    ----------
+    manifest:
+        The ingested manifest (sample_id, and the content and perceptual hashes that group copies).
+    split:
+        The split settings: folds, seed, id_column, stratify_column, group_column,
+        group_near_duplicates.
+    metadata:
+        The per-image metadata CSV (see metadata_path), needed for stratify_column and group_column.
+
+    Returns
+    -------
+    The splits table: sample_id, group (source image, group_column value, copies merged), stratum,
+    fold. All samples of a group share a fold; strata are spread evenly.
+    """
     sample_ids = manifest["sample_id"].tolist()
     groups = pd.Series(sample_ids, dtype=str)
     strata = pd.Series(["all"] * len(sample_ids), dtype=str)

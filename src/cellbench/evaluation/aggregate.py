@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from cellbench.evaluation.object_metrics import threshold_scores
-from cellbench.evaluation.semantic_metrics import scores
+from cellbench.evaluation.semantic_metrics import FOREGROUND_MEAN, scores
 
-FOREGROUND_MEAN = "foreground_mean"
 # what identifies a model's scores; `selection` (how the kept epoch was chosen) is carried when recorded
 MODEL_KEYS = ("dataset", "arch", "encoder", "selection")
 
@@ -39,10 +38,18 @@ def _with_foreground_mean(per_class: pd.DataFrame, keys: list[str]) -> pd.DataFr
 
 
 def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
-    """summary table: one row per architecture x class (and the foreground mean).
+    """The cross-validated semantic scores.
 
-    cv_* are computed once over all out-of-fold images (nnU-Net's CV score); fold_mean_* and
-    fold_sd_* (ddof=1) describe the K per-fold scores.
+    Parameters
+    ----------
+    metrics:
+        Every fold's semantic table (one row per out-of-fold image x class or region).
+
+    Returns
+    -------
+    summary: one row per architecture x class (and the foreground mean). cv_* are computed once
+    over all out-of-fold images (nnU-Net's CV score); fold_mean_* and fold_sd_* (ddof=1) describe
+    the K per-fold scores; pooled_* come from the summed counts.
     """
     keys = model_keys(metrics)
     overall = _with_foreground_mean(_image_means(metrics, keys), keys)

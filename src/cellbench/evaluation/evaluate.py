@@ -73,9 +73,27 @@ def _object_scores(truth, truth_instances, prediction, kind, predicted, settings
 def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFrame, fold: int,
                          classes: list[str], settings: dict, keys: dict[str, object],
                          threads: int = 1) -> FoldScores:
-    """All scores of the validation images of ``fold``; ``settings`` is the evaluate config section
-    (defaults that do not fit ``classes`` are skipped and logged, see cellbench.scope). ``threads``
-    score the parts of each image side by side."""
+    """Every score of every image of ``fold``.
+
+    Parameters
+    ----------
+    data_dir, prediction_dir:
+        The ingested dataset (truth) and the fold's out-of-fold predictions.
+    splits, fold:
+        The folds, and the fold scored.
+    classes, settings:
+        The class names and the evaluate section (regions and object types that do not fit
+        ``classes`` are skipped and logged, see cellbench.evaluation.scope).
+    keys:
+        Columns put first in every table (dataset, arch, encoder, selection).
+    threads:
+        Threads scoring the parts of each image side by side.
+
+    Returns
+    -------
+    FoldScores: semantic (image x class/region), instances (image x object type x IoU threshold),
+    objects (image x object type), as docs/metrics.md defines them.
+    """
     data_dir, prediction_dir = Path(data_dir), Path(prediction_dir)
     data = Dataset(data_dir)
     sample_ids = Dataset.fold_ids(splits, fold)

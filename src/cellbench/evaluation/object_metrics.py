@@ -1,4 +1,4 @@
-"""Instance (object) metrics of one image, as defined in docs METRICS.md.
+"""Instance (object) metrics of one image, as docs/metrics.md defines them.
 
 Per IoU threshold: tp, fp, fn, precision, recall, F1, AP (DSB-2018 / Cellpose), PQ, SQ, RQ.
 Threshold-free: AJI (Kumar) and AJI+ (one-to-one), SegPC-2021 mIoU, and the GlaS object F1,

@@ -1,4 +1,4 @@
-"""Semantic segmentation metrics per image and class, as defined in docs METRICS.md.
+"""Semantic segmentation metrics per image and class, as docs/metrics.md defines them.
 
 Hard (argmax) counts from one confusion matrix per image. Empty cases follow nnU-Net: reference
 and prediction both empty -> NaN (left out of means); one of them empty -> 0. Optional boundary
@@ -17,6 +17,7 @@ from cellbench.evaluation.scope import Scope, applicable_regions
 from cellbench.pool import submit
 
 FEW_CLASSES = 5
+FOREGROUND_MEAN = "foreground_mean"  # the headline row: the mean over the foreground classes
 
 
 def confusion(truth: np.ndarray, prediction: np.ndarray, n_classes: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
-FOREGROUND_MEAN = "foreground_mean"
+from cellbench.evaluation.semantic_metrics import FOREGROUND_MEAN
 
 
 def per_image_values(metrics: pd.DataFrame, instances: pd.DataFrame | None = None,

@@ -29,7 +29,26 @@ PREDICTION_INFO = "prediction.json"  # which model predicted a folder: the repor
 @torch.no_grad()
 def predict_image(model: torch.nn.Module, image: np.ndarray, mean, std, divisor: int,
                   device: torch.device, amp: bool = True) -> np.ndarray:
-    """Class map (uint8) of one RGB image of any size."""
+    """Class map of one image.
+
+    Parameters
+    ----------
+    model:
+        A segmentation model in eval mode on ``device``.
+    image:
+        RGB uint8 (H, W, 3), any size: it is padded (reflected) to a multiple of ``divisor`` and the
+        prediction cropped back.
+    mean, std:
+        The per-channel normalisation the model was trained with (in [0, 1]).
+    divisor:
+        The model's size divisor.
+    device, amp:
+        Where to run, and whether with mixed precision (CUDA only).
+
+    Returns
+    -------
+    uint8 (H, W) class indices (argmax).
+    """
     height, width = image.shape[:2]
     pad_h, pad_w = (-height) % divisor, (-width) % divisor
     x = torch.from_numpy(np.array(image))[None].to(device)
@@ -46,10 +65,28 @@ def predict_image(model: torch.nn.Module, image: np.ndarray, mean, std, divisor:
 
 def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: int, out_dir: Path,
                  device: str = "auto", object_spec: dict | None = None) -> list[str]:
-    """Write the out-of-fold class map of every validation image of ``fold`` to ``out_dir``, and for
-    each object type of ``object_spec`` (evaluate.objects; None: the schema default) that applies to
-    the model's classes (cellbench.scope: defaults that do not fit are skipped and logged) its
-    instance map (uint16) to ``out_dir/instances/<type>/``."""
+    """Predict every image of ``fold`` with that fold's model (out of fold).
+
+    Parameters
+    ----------
+    checkpoint:
+        The fold's model.pt.
+    data_dir, splits, fold:
+        The ingested dataset, the folds, the fold to predict.
+    out_dir:
+        Where <sample>.png (class maps), instances/<type>/<sample>.png (uint16 instance maps) and
+        prediction.json (which model, which images) are written.
+    device:
+        auto, cpu or cuda.
+    object_spec:
+        evaluate.objects (None: the schema default); the object types that apply to the model's
+        classes get instance maps (cellbench.evaluation.scope: defaults that do not fit are skipped
+        and logged).
+
+    Returns
+    -------
+    The predicted sample ids.
+    """
     data_dir = Path(data_dir)
     torch_device = resolve_device(device)
     model, meta = models.load_checkpoint(checkpoint, torch_device)

@@ -40,7 +40,21 @@ def transform(image: np.ndarray, mask: np.ndarray, angle: float, mirrored: bool
 
 
 def augment(data_dir: Path, out_dir: Path, rotations: int = 8, flip: bool = True) -> pd.DataFrame:
-    """Write every variant of every ingested sample to ``out_dir``; return the variant manifest."""
+    """Write every rotation/flip variant of every ingested sample.
+
+    Parameters
+    ----------
+    data_dir:
+        The ingested dataset.
+    out_dir:
+        The folder to write: images.u8 and masks.u8 (flat, memory-mappable) and manifest.parquet.
+    rotations, flip:
+        ``rotations`` angles evenly spaced over 360 degrees, of the image and (``flip``) its mirror.
+
+    Returns
+    -------
+    The variant manifest: variant, sample_id, angle, flip, height, width and byte offsets.
+    """
     data_dir = Path(data_dir)
     data = Dataset(data_dir)
     specs = variant_specs(rotations, flip)

@@ -241,12 +241,30 @@ def run_identity(settings: Settings, arch: str, plan: FoldPlan, manifest: pd.Dat
 
 def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Path, augmented_dir: Path,
                splits_path: Path, out_dir: Path, threads: int = 1, resume_dir: Path | None = None) -> pd.DataFrame:
-    """Train a fresh ``arch`` model on the training variants of ``fold``; write model.pt (the weights
-    train.selection keeps) and history.parquet to ``out_dir`` and return the history.
+    """Train a fresh ``arch`` model on the training variants of ``fold``.
 
-    On SIGTERM/SIGUSR1 the run saves ``resume_dir/resume.pt`` (default: ``out_dir``) and raises
-    resume.Preempted; called again on the same inputs, it continues from there and ends as an
-    uninterrupted run would.
+    Parameters
+    ----------
+    settings:
+        What the step was sent: ``dataset``, ``classes`` and the ``train`` section.
+    arch, fold:
+        The architecture (smp's class name) and the fold whose images are scored.
+    data_dir, augmented_dir, splits_path:
+        The ingested dataset, its augmented variants, the folds.
+    out_dir:
+        Where model.pt (the weights train.selection keeps, with everything needed to rebuild the
+        model) and history.parquet (one row per epoch) are written.
+    threads:
+        Torch threads.
+    resume_dir:
+        Where a SIGTERM/SIGUSR1 saves resume.pt (default: ``out_dir``).
+
+    Returns
+    -------
+    The history table.
+
+    On a stop signal the run saves its state and raises resume.Preempted; called again on the same
+    inputs, it continues from there and ends as an uninterrupted run would.
     """
     if not isinstance(settings, Settings):
         settings = Settings.build(settings)
