@@ -114,18 +114,15 @@ def cell_instances(class_map: np.ndarray) -> np.ndarray:
 def samples(files: list[Path], config: Mapping, problems: list[InputProblem], table: ValueTable,
             images: dict[str, Path], image_dir: Path):
     """Samples of mask files read with ``table``, each with the image of its stem in ``images``."""
-    from cellbench.formats.common import Sample, guarded, read_image_or_report
+    from cellbench.formats.common import Sample, guarded, image_of
 
     max_pixels = config["data"]["max_pixels"]
 
     def read(path: Path) -> Sample | None:
-        image_path = images.get(path.stem)
-        if image_path is None:
-            problems.append(InputProblem(path, f"no image named {path.stem}.* in {image_dir}"))
+        found_image = image_of(path, images, image_dir, max_pixels, problems)
+        if found_image is None:
             return None
-        image = read_image_or_report(image_path, max_pixels, problems)
-        if image is None:
-            return None
+        image_path, image = found_image
         class_map, n_stray, found = read_class_mask(path, table, max_pixels)
         problems.extend(found)
         if class_map is None:

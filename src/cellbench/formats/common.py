@@ -77,6 +77,18 @@ def read_image_or_report(path: Path, max_pixels: int, problems: list[InputProble
         return None
 
 
+def image_of(path: Path, images: dict[str, Path], image_dir, max_pixels: int, problems: list[InputProblem]
+             ) -> tuple[Path, LoadedImage] | None:
+    """The image of the annotation file ``path`` (same stem in ``images``), read; None, with a problem
+    of that file, when there is none or it cannot be read."""
+    image_path = images.get(path.stem)
+    if image_path is None:
+        problems.append(InputProblem(path, f"no image named {path.stem}.* in {image_dir}"))
+        return None
+    image = read_image_or_report(image_path, max_pixels, problems)
+    return None if image is None else (image_path, image)
+
+
 def instance_sample(sample_id: str, source: Path, image: LoadedImage, masks: Iterable[np.ndarray],
                     class_index: int) -> Sample:
     """A sample from one boolean mask per object, every object of class ``class_index``."""

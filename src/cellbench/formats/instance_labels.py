@@ -10,7 +10,7 @@ import numpy as np
 
 from cellbench.errors import InputProblem
 from cellbench.formats import Format
-from cellbench.formats.common import Sample, guarded, images_by_stem, read_image_or_report
+from cellbench.formats.common import Sample, guarded, image_of, images_by_stem
 from cellbench.formats.instance_masks import object_class_index
 from cellbench.images import ImageReadError, read_labels
 
@@ -26,13 +26,10 @@ def read_samples(files: list[Path], config, problems: list[InputProblem]):
     max_pixels = data["max_pixels"]
 
     def read(path: Path) -> Sample | None:
-        image_path = images.get(path.stem)
-        if image_path is None:
-            problems.append(InputProblem(path, f"no image named {path.stem}.* in {data['images']}"))
+        found_image = image_of(path, images, data["images"], max_pixels, problems)
+        if found_image is None:
             return None
-        image = read_image_or_report(image_path, max_pixels, problems)
-        if image is None:
-            return None
+        image_path, image = found_image
         try:
             ids = read_labels(path, max_pixels)
         except ImageReadError as err:
