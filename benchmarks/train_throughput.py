@@ -27,7 +27,8 @@ import torch
 
 from cellbench import config
 from cellbench.dataset import demo, ingest
-from cellbench.inference.predict import normalise, resolve_device
+from cellbench.settings import Settings
+from cellbench.device import normalise, resolve_device
 from cellbench.training import augment
 from cellbench.training.batches import CropBatches
 from cellbench.training.train import TrainingStep, configure_determinism, configure_threads
@@ -101,9 +102,9 @@ def main() -> None:
     device = resolve_device(args.device)
     folder, data_name = augmented_variants(args.augmented)
     store = VariantStore(folder)
-    settings = config.complete({"train": {"encoder": args.encoder, "batch_size": args.batch_size,
-                                          "crop_size": args.crop_size, "amp": args.amp, "compile": args.compile,
-                                          "lr_schedule": "constant"}})["train"]
+    settings = Settings.build(config.complete({"train": {
+        "encoder": args.encoder, "batch_size": args.batch_size, "crop_size": args.crop_size, "amp": args.amp,
+        "compile": args.compile, "lr_schedule": "constant"}})).train
     n_classes = int(max(int(store.get(r)[1].max()) for r in range(0, len(store), 16))) + 1
     torch.manual_seed(0)
     mean = torch.tensor([0.5, 0.5, 0.5], device=device)

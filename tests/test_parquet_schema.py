@@ -15,10 +15,13 @@ from cellbench.evaluation.aggregate import summarise, summarise_instances
 from cellbench.evaluation.evaluate import evaluate_predictions
 from cellbench.fsutil import write_parquet
 from cellbench.images import read_png, write_png
+from cellbench.inference.ensemble import Windows
+from cellbench.inference.infer import ModelSet, infer
 from cellbench.training import augment, train
 
 EXTRA_COLUMNS = {"data/manifest.parquet": r"pixels_\w+", "splits.parquet": r"group|stratum",
-                 "models/<arch>/fold<k>/history.parquet": r"(selection|monitor)_dice_\w+"}
+                 "models/<arch>/fold<k>/history.parquet": r"(selection|monitor)_dice_\w+",
+                 "infer/<name>/predictions.parquet": r"n_\w+"}
 
 
 def documented() -> dict[str, dict[str, str]]:
@@ -65,6 +68,9 @@ def run(demo_data, demo_raw, tmp_path_factory):
     small = make_config(demo_raw, train={"epochs": 1, "steps_per_epoch": 1, "batch_size": 2, "crop_size": 64})
     train.train_fold(small, "Unet", 0, demo_data, root / "augmented", root / "splits.parquet", root / "model")
     out["models/<arch>/fold<k>/history.parquet"] = root / "model" / "history.parquet"
+    images = sorted(demo_raw.glob("*.png"))[:2]
+    infer(images, [ModelSet("Unet", (root / "model" / "model.pt",))], root / "infer", Windows(tile_size=64))
+    out["infer/<name>/predictions.parquet"] = root / "infer" / "predictions.parquet"
     return out
 
 

@@ -17,6 +17,8 @@ def test_a_sound_configuration_passes(demo_raw):
     ({"train": {"early_stopping_patience": 3}}, "early_stopping_patience needs a signal that is not the scored fold"),
     ({"evaluate": {"objects": {"blob": {"classes": ["membrane"]}}}}, "no class 'membrane'"),
     ({"class_priority": ["nucleus", "membrane"]}, "class_priority names classes that are not in classes"),
+    ({"infer": {"architectures": ["best", "UnetPlusPlus"]}}, "infer.architectures names UnetPlusPlus, not in train"),
+    ({"infer": {"folds": [0, 5]}}, "infer.folds names fold 5 but split.folds is 3"),
 ])
 def test_configurations_that_cannot_work_fail_with_every_reason(demo_raw, sections, message):
     with pytest.raises(ConfigError, match=message):

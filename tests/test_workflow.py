@@ -51,8 +51,9 @@ def planned_jobs(output: str) -> dict[str, int]:
             if m.group(1) != "total"}
 
 
-def write_config(workdir: Path, epochs: int) -> None:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config(workdir / "annotations", epochs)))
+def write_config(workdir: Path, epochs: int, **sections) -> None:
+    config = {**tiny_config(workdir / "annotations", epochs), **sections}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
 def test_pipeline_end_to_end_and_reruns(tmp_path):
@@ -97,6 +98,14 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     annotation, problems = labelme.read_annotation(exported[0], ["background", "cytoplasm", "nucleus"])
     assert problems == [] and annotation.shape_hw == (64, 64)
 
+    # new images segmented by the CV winner's fold ensemble, on request; test-time augmentation is
+    # inference's own setting: the out-of-fold predictions do not rerun for it
+    write_config(tmp_path, epochs=1, infer={"images": str(tmp_path / "annotations"), "tta": "flips"})
+    snakemake(tmp_path, "results/tiny/infer/new")
+    table = pd.read_parquet(root / "infer" / "new" / "predictions.parquet")
+    best = summary[summary["class"] == "foreground_mean"].sort_values("cv_dice").iloc[-1]["arch"]
+    assert len(table) == 8 and set(table["arch"]) == {best} and set(table["models"]) == {2}
+    assert len(list((root / "infer" / "new" / best / "labelme").glob("*.json"))) == 8
     assert planned_jobs(snakemake(tmp_path, "-n")) == {}
 
     write_config(tmp_path, epochs=2)

@@ -188,7 +188,7 @@ def cmd_predict(args, settings: Settings):
     predict.predict_fold(_existing(args.checkpoint or layout.checkpoint(args.arch, args.fold), "train"),
                          _existing(args.data or layout.data, "ingest"), splits, args.fold,
                          Path(args.out or layout.predictions(args.arch, args.fold)), settings.train.device,
-                         settings.evaluate.objects)
+                         settings.evaluate.objects, settings.infer.windows())
 
 
 def cmd_evaluate(args, settings: Settings):
@@ -301,6 +301,24 @@ def cmd_export_labelme(args, settings: Settings):
     log.info("wrote %d LabelMe files to %s (images in %s)", n, out, image_dir)
 
 
+def cmd_infer(args, settings: Settings):
+    from cellbench.inference.infer import ModelSet, find_images, infer, model_sets_from
+    layout, chosen = _layout(settings), settings.infer
+    images = find_images(args.images or chosen.images)
+    checkpoints = args.checkpoints or [layout.checkpoint(a, k) for a in settings.train.architectures
+                                       for k in range(settings.split.folds)]
+    summary = None
+    if "best" in chosen.architectures:
+        summary = pd.read_parquet(_existing(args.summary or layout.summary, "aggregate"))
+    sets: list[ModelSet] = model_sets_from([_existing(c, "train") for c in checkpoints], list(chosen.architectures),
+                                           chosen.folds, summary)
+    out = Path(args.out or layout.infer(args.name))
+    table = infer(images, sets, out, chosen.windows(), settings.evaluate.objects, chosen.device,
+                  chosen.save_probabilities, settings.data.max_pixels, settings.class_priority)
+    log.info("segmented %d images with %s into %s", len(images), ", ".join(s.arch for s in sets), out)
+    return 0 if len(table) else 1
+
+
 def cmd_fetch_weights(args, settings: Settings):
     from cellbench.training import weights
     layout, train_settings = _layout(settings), settings.train
@@ -409,6 +427,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--images", help="folder of the images, matched by file stem (default: the ingested images)")
     sub.add_argument("--out", help="output folder (default: results/<dataset>/labelme/<arch>, or <masks>/labelme)")
     sub.add_argument("--tolerance", type=float, default=1.0, help="polygon simplification in pixels (default 1)")
+    sub = step("infer", cmd_infer, "segment new images with the fold ensemble of the chosen architectures")
+    sub.add_argument("--images", nargs="+", help="image files, folders or glob patterns (default: infer.images)")
+    sub.add_argument("--checkpoints", nargs="+", help="model.pt files to choose from (default: every architecture "
+                                                      "x fold of the benchmark)")
+    sub.add_argument("--summary", help="summary.parquet, for infer.architectures: [best]")
+    sub.add_argument("--name", default="default", help="run name: results/<dataset>/infer/<name> (default: default)")
+    sub.add_argument("--out", help="output folder (default: results/<dataset>/infer/<name>)")
     sub = step("fetch-weights", cmd_fetch_weights, "download train.encoder_weights once (on a host with internet)")
     sub.add_argument("--cache", help="cache folder (default: results/weights)")
     sub.add_argument("--marker", help="file written when the weights are in the cache")

@@ -28,6 +28,12 @@ def autocast(device: torch.device, enabled: bool = True):
 
 def normalise(batch_uint8: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """(N, H, W, 3) uint8 on the device -> (N, 3, H, W) float, channels_last."""
-    x = batch_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+    return normalise_planar(batch_uint8.permute(0, 3, 1, 2), mean, std)
+
+
+def normalise_planar(batch: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) pixel values 0..255 (any dtype; the windows of a sliding-window pass) -> the
+    normalised float batch, channels_last."""
+    x = batch.float().div_(255.0) if batch.dtype != torch.float32 else batch.div(255.0)
     x = (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
     return x.contiguous(memory_format=torch.channels_last)

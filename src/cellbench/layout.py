@@ -102,6 +102,9 @@ class Layout:
     def summary(self) -> str:
         return self._p("summary.parquet")
 
+    def infer(self, name) -> str:
+        return self._p("infer", name)
+
     @property
     def report(self) -> str:
         return self._p("report")

@@ -61,6 +61,20 @@ def _metadata_counts(config: dict) -> tuple[int | None, dict[str, int]]:
     return groups, strata
 
 
+def _infer_problems(config: dict) -> list[str]:
+    """infer may only name architectures and folds the benchmark trains."""
+    chosen, problems = config.get("infer") or {}, []
+    unknown = [a for a in chosen.get("architectures", []) if a != "best" and a not in config["train"]["architectures"]]
+    if unknown:
+        problems.append(f"infer.architectures names {', '.join(unknown)}, not in train.architectures "
+                        f"{config['train']['architectures']} (or `best`)")
+    folds = chosen.get("folds", "all")
+    if folds != "all" and (outside := [k for k in folds if k >= config["split"]["folds"]]):
+        problems.append(f"infer.folds names fold {', '.join(map(str, outside))} but split.folds is "
+                        f"{config['split']['folds']} (folds 0 to {config['split']['folds'] - 1})")
+    return problems
+
+
 def check(config: dict) -> list[str]:
     """Raise ConfigError listing every problem of a complete configuration that can be seen without
     reading the images; return warnings (one line each) for what works but deserves a look."""
@@ -96,6 +110,7 @@ def check(config: dict) -> list[str]:
             warnings.append(f"stratum {stratum!r} of split.stratify_column {split['stratify_column']!r} has "
                             f"{count} image{'s' if count != 1 else ''}, fewer than the {folds} folds: some folds "
                             "will have none of it")
+    errors += _infer_problems(config)
     if errors:
         raise ConfigError("the configuration cannot work:\n" + "\n".join(f"  - {e}" for e in errors))
     return warnings

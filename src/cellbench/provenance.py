@@ -9,7 +9,7 @@ from pathlib import Path
 
 PACKAGES = (
     "cellbench", "torch", "torchvision", "segmentation-models-pytorch", "timm", "albumentations",
-    "numpy", "pandas", "pyarrow", "scikit-image", "scipy", "matplotlib", "pillow", "snakemake",
+    "monai", "numpy", "pandas", "pyarrow", "scikit-image", "scipy", "matplotlib", "pillow", "snakemake",
 )
 
 

@@ -208,12 +208,33 @@ class ReportSettings(Section):
 
 
 @_settings
+class InferSettings(Section):
+    section: ClassVar[str] = "infer"
+    images: str | list[str] | None
+    architectures: list[str]
+    folds: str | list[int]
+    tta: str
+    tile_size: int | None
+    overlap: float
+    batch_size: int
+    block_size: int
+    save_probabilities: bool
+    device: str
+
+    def windows(self):
+        """The tiling of these settings (test-time augmentation included when it was sent)."""
+        from cellbench.inference.ensemble import Windows
+        tta = self.tta if self.is_sent("tta") else "none"
+        return Windows(self.tile_size, self.overlap, self.batch_size, tta, True, self.block_size)
+
+
+@_settings
 class Settings(Section):
     """Everything one step was sent: top-level keys plus one object per config section."""
 
     nested: ClassVar[dict[str, type[Section]]] = {
         "data": DataSettings, "split": SplitSettings, "augment": AugmentSettings, "train": TrainSettings,
-        "evaluate": EvaluateSettings, "report": ReportSettings}
+        "evaluate": EvaluateSettings, "report": ReportSettings, "infer": InferSettings}
     dataset: str
     results: str
     data: DataSettings
@@ -224,6 +245,7 @@ class Settings(Section):
     train: TrainSettings
     evaluate: EvaluateSettings
     report: ReportSettings
+    infer: InferSettings
 
     def to_json(self) -> str:
         return json.dumps(self.sent(), sort_keys=True)

@@ -11,6 +11,7 @@ from cellbench.errors import ConfigError
 from cellbench.evaluation.scope import resolve
 
 DEFAULTS = make_config(None)["evaluate"]
+PLAIN = {"min_size": 0, "fill_holes": False}  # no post-processing unless asked for
 
 
 def test_default_classes_score_the_defaults_without_notes():
@@ -18,8 +19,8 @@ def test_default_classes_score_the_defaults_without_notes():
     assert scope.regions == {"cell": ["cytoplasm", "nucleus"]}
     assert scope.objects == DEFAULTS["objects"] and scope.notes == []
     assert scope.region_indices() == {"cytoplasm": [1], "nucleus": [2], "cell": [1, 2]}
-    assert scope.object_indices() == {"cell": {"classes": [1, 2], "seeds": [2]},
-                                      "nucleus": {"classes": [2], "seeds": []}}
+    assert scope.object_indices() == {"cell": {"classes": [1, 2], "seeds": [2], **PLAIN},
+                                      "nucleus": {"classes": [2], "seeds": [], **PLAIN}}
     assert resolve(["background", "cytoplasm", "nucleus"]) == scope  # keys left out: the schema defaults
 
 
@@ -28,7 +29,7 @@ def test_one_class_named_cell_skips_the_defaults_and_derives_its_object_type():
     scope = resolve(classes, make_config(None, classes=classes)["evaluate"])
     assert scope.regions == {} and scope.region_indices() == {"cell": [1]}
     assert scope.objects == {"cell": {"classes": ["cell"]}}
-    assert scope.object_indices() == {"cell": {"classes": [1], "seeds": []}}
+    assert scope.object_indices() == {"cell": {"classes": [1], "seeds": [], **PLAIN}}
     assert scope.skipped == ["region 'cell' skipped: it is the name of a class",
                              "object type 'cell' skipped: no class 'cytoplasm' or 'nucleus' in classes "
                              "[background, cell]",

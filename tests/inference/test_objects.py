@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cellbench.errors import ConfigError
-from cellbench.inference.objects import object_types, predicted_objects, truth_objects
+from cellbench.inference.objects import object_types, objects_of, post_process, predicted_objects, truth_objects
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
 SPEC = {"cell": {"classes": ["cytoplasm", "nucleus"], "seed_class": "nucleus"}, "nucleus": {"classes": ["nucleus"]}}
@@ -18,12 +18,14 @@ def two_touching_cells():
 
 def test_object_types_as_class_indices():
     types = object_types(CLASSES, SPEC)
-    assert types == {"cell": {"classes": [1, 2], "seeds": [2]}, "nucleus": {"classes": [2], "seeds": []}}
+    assert types == {"cell": {"classes": [1, 2], "seeds": [2], "min_size": 0, "fill_holes": False},
+                     "nucleus": {"classes": [2], "seeds": [], "min_size": 0, "fill_holes": False}}
 
 
 def test_default_object_types_that_do_not_fit_are_skipped_and_chosen_ones_are_errors():
-    assert object_types(["background", "nucleus"], SPEC) == {"nucleus": {"classes": [1], "seeds": []}}
-    assert object_types(["background", "cell"], SPEC) == {"cell": {"classes": [1], "seeds": []}}  # derived
+    plain = {"seeds": [], "min_size": 0, "fill_holes": False}
+    assert object_types(["background", "nucleus"], SPEC) == {"nucleus": {"classes": [1], **plain}}
+    assert object_types(["background", "cell"], SPEC) == {"cell": {"classes": [1], **plain}}  # derived
     with pytest.raises(ConfigError, match="evaluate.objects.membrane.classes: no class 'membrane'"):
         object_types(CLASSES, {**SPEC, "membrane": {"classes": ["membrane"]}})
 
@@ -56,3 +58,33 @@ def test_truth_objects_keep_the_annotated_ids_of_their_classes():
     instances = np.where(class_map > 0, 7, 0)
     assert set(np.unique(truth_objects(class_map, instances, [2]))) == {0, 7}
     assert (truth_objects(class_map, instances, [2]) > 0).sum() == 32
+
+
+def test_post_processing_fills_each_objects_holes_then_drops_small_ones():
+    instances = np.zeros((20, 30), np.int32)
+    instances[2:9, 2:9] = 1
+    instances[4:6, 4:6] = 0  # a 4-pixel hole inside object 1
+    instances[12:18, 2:8] = 2
+    instances[12:18, 8:14] = 3  # touches 2: the gap below is enclosed by both, not by either alone
+    instances[14, 7:9] = 0
+    instances[1:3, 20:22] = 4  # 4 pixels: below min_size
+    instances[10:19, 20:29] = 5
+    instances[14, 24] = 0  # a one-pixel hole of 5
+    out = post_process(instances, min_size=5, fill_holes=True)
+    assert out.max() == 4  # object 4 dropped, ids made 1..N again
+    assert (out[2:9, 2:9] == 1).all()
+    assert out[14, 24] == 4 and (out[10:19, 20:29] == 4).all()
+    assert (out[1:3, 20:22] == 0).all()
+    assert out[14, 7] == 0 and out[14, 8] == 0  # no single object encloses this gap
+    assert np.array_equal(post_process(instances), instances)  # nothing asked, nothing changed
+
+
+def test_post_processing_applies_to_predicted_objects():
+    class_map = np.zeros((12, 12), np.uint8)
+    class_map[1:8, 1:8] = 1
+    class_map[3, 3] = 0
+    class_map[10, 10] = 1
+    plain = predicted_objects(class_map, [1])
+    assert plain.max() == 2 and plain[3, 3] == 0
+    cleaned = objects_of(class_map, {"classes": [1], "seeds": [], "min_size": 2, "fill_holes": True})
+    assert cleaned.max() == 1 and cleaned[3, 3] == 1 and cleaned[10, 10] == 0

@@ -6,7 +6,9 @@ import torch
 from helpers import make_config, relabelled
 
 from cellbench.images import read_png
-from cellbench.inference.predict import predict_fold, predict_image
+from cellbench.inference.ensemble import FoldModel, Windows
+from cellbench.inference.predict import predict_fold
+from cellbench.inference.segment import class_map
 from cellbench.training import models
 
 
@@ -19,17 +21,24 @@ class Echo(torch.nn.Module):
         return torch.cat([-red, red], dim=1)
 
 
+def echo_model() -> FoldModel:
+    return FoldModel(Echo(), {"classes": ["background", "red"], "mean": [0.5] * 3, "std": [0.5] * 3,
+                              "size_divisor": 32})
+
+
 def test_any_size_is_padded_and_cropped_back():
     image = np.zeros((45, 70, 3), np.uint8)
     image[10:20, 30:60, 0] = 255
-    out = predict_image(Echo(), image, [0.5] * 3, [0.5] * 3, 32, torch.device("cpu"))
-    assert out.shape == (45, 70) and out.dtype == np.uint8
-    assert out[10:20, 30:60].all() and out.sum() == 10 * 30
+    for windows in (Windows(tile_size=None), Windows(tile_size=32, overlap=0.5)):
+        out = class_map(image, [echo_model()], windows)
+        assert out.shape == (45, 70) and out.dtype == np.uint8
+        assert out[10:20, 30:60].all() and out.sum() == 10 * 30
 
 
 def test_real_model_output_shape():
-    model = models.build("FPN", "resnet18", 3).eval()
-    out = predict_image(model, np.zeros((100, 140, 3), np.uint8), [0.5] * 3, [0.2] * 3, 32, torch.device("cpu"))
+    model = FoldModel(models.build("FPN", "resnet18", 3).eval(), {"classes": ["a", "b", "c"], "mean": [0.5] * 3,
+                                                                  "std": [0.2] * 3, "size_divisor": 32})
+    out = class_map(np.zeros((100, 140, 3), np.uint8), [model])
     assert out.shape == (100, 140) and out.max() < 3
 
 

@@ -14,6 +14,7 @@ from cellbench.dataset.ingest import annotation_folder, input_files
 from cellbench.layout import Layout
 from cellbench.report import FIGURES, TABLES
 from cellbench.dataset.split import metadata_path
+from cellbench.inference.infer import find_images
 from cellbench.settings import NOT_MODEL_SETTINGS
 
 # Jobs run this checkout's library, also inside `--sdm conda` environments (which hold only the
@@ -38,6 +39,7 @@ ENV = "../../envs/cellbench.yaml"
 wildcard_constraints:
     arch="|".join(re.escape(arch) for arch in ARCHS),
     fold=r"\d+",
+    name=r"[^/]+",
 
 
 def settings(*sections, **extra):
@@ -51,6 +53,26 @@ def train_settings():
     """The train section without the keys that do not change a model (so that adding an
     architecture or changing threads does not retrain the others)."""
     return {k: v for k, v in config["train"].items() if k not in NOT_MODEL_SETTINGS}
+
+
+def window_settings():
+    """The tiling shared by out-of-fold prediction and inference (not its test-time augmentation)."""
+    keys = ("tile_size", "overlap", "batch_size", "block_size")
+    return {key: config["infer"][key] for key in keys}
+
+
+def infer_inputs(wildcards):
+    """The images to segment, every fold model that may be chosen, and the CV summary (for `best`)."""
+    chosen = config["infer"]
+    archs = ARCHS if "best" in chosen["architectures"] else chosen["architectures"]
+    folds = FOLDS if chosen["folds"] == "all" else chosen["folds"]
+    inputs = {
+        "images": [str(p) for p in find_images(chosen["images"])],
+        "checkpoints": [L.checkpoint(a, k) for a in archs for k in folds],
+    }
+    if "best" in chosen["architectures"]:
+        inputs["summary"] = L.summary
+    return inputs
 
 
 def demo_files():

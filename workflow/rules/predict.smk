@@ -18,6 +18,7 @@ rule predict:
             "dataset",
             train={"device": config["train"]["device"]},
             evaluate={"objects": config["evaluate"]["objects"]},
+            infer=window_settings(),
         ),
     shell:
         "python -m cellbench predict --settings {params.settings:q} --arch {wildcards.arch:q} "

@@ -65,7 +65,7 @@ def score_image(truth: np.ndarray, prediction: np.ndarray, classes: list[str], s
 
 def _object_scores(truth, truth_instances, prediction, kind, predicted, settings) -> tuple[list[dict], dict]:
     if predicted is None:
-        predicted = objects.predicted_objects(prediction, kind["classes"], kind["seeds"])
+        predicted = objects.objects_of(prediction, kind)
     return object_metrics.image_scores(objects.truth_objects(truth, truth_instances, kind["classes"]), predicted,
                                        settings["thresholds"], settings["object_hausdorff"])
 

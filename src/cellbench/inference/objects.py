@@ -31,8 +31,38 @@ def truth_objects(class_map: np.ndarray, instance_map: np.ndarray, members: list
 
 
 def predicted_objects(class_map: np.ndarray, members: list[int], seeds: list[int] | None = None,
-                      connectivity: int = 1) -> np.ndarray:
-    """Instance map (int32, 1..N) of one object type in a predicted class map."""
+                      connectivity: int = 1, min_size: int = 0, fill_holes: bool = False) -> np.ndarray:
+    """Instance map (int32, 1..N) of one object type in a predicted class map, post-processed (holes
+    of each object filled, then objects smaller than ``min_size`` pixels dropped)."""
+    return post_process(_components(class_map, members, seeds, connectivity), min_size, fill_holes)
+
+
+def objects_of(class_map: np.ndarray, kind: dict) -> np.ndarray:
+    """The predicted objects of one object type as cellbench.evaluation.scope's object_indices gives it."""
+    return predicted_objects(class_map, kind["classes"], kind["seeds"], min_size=kind.get("min_size", 0),
+                             fill_holes=kind.get("fill_holes", False))
+
+
+def post_process(instances: np.ndarray, min_size: int = 0, fill_holes: bool = False) -> np.ndarray:
+    """Fill each object's holes (background it encloses on its own), then drop objects smaller than
+    ``min_size`` pixels, as Cellpose's fill_holes_and_remove_small_masks does; ids made 1..N again."""
+    if not min_size and not fill_holes:
+        return instances
+    out = instances.copy()
+    for index, box in enumerate(ndimage.find_objects(instances), start=1):
+        if box is None:
+            continue
+        mine = instances[box] == index
+        if fill_holes:
+            holes = ndimage.binary_fill_holes(mine) & (instances[box] == 0)
+            out[box][holes] = index
+            mine |= holes
+        if min_size and np.count_nonzero(mine) < min_size:
+            out[box][mine] = 0
+    return sequential(out)[0]
+
+
+def _components(class_map: np.ndarray, members: list[int], seeds: list[int] | None, connectivity: int) -> np.ndarray:
     region = in_classes(class_map, members)
     if not seeds or set(seeds) >= set(members):
         return connected_components(region, connectivity=connectivity).astype(np.int32)

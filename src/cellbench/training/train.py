@@ -35,7 +35,8 @@ from cellbench.device import autocast, normalise, resolve_device
 from cellbench.errors import ConfigError
 from cellbench.evaluation import semantic_metrics
 from cellbench.fsutil import write_parquet
-from cellbench.inference.predict import predict_image
+from cellbench.inference.ensemble import FoldModel, Windows
+from cellbench.inference.segment import class_map
 from cellbench.settings import NOT_MODEL_SETTINGS, Settings, TrainSettings
 from cellbench.training import models, resume
 from cellbench.training.batches import CropBatches
@@ -395,9 +396,10 @@ class _EpochEnd:
     def _dice(self, scored) -> tuple[float, dict[str, float]]:
         if not scored:
             return float("nan"), {name: float("nan") for name in self.classes[1:]}
-        trainer, amp = self.trainer, self.settings.train.amp
-        pairs = [(mask, predict_image(trainer.model, image, self.mean, self.std, self.divisor, trainer.device, amp))
-                 for _, image, mask in scored]
+        model = FoldModel(self.trainer.model, {"classes": self.classes, "mean": self.mean, "std": self.std,
+                                               "size_divisor": self.divisor})
+        windows = Windows(amp=self.settings.train.amp)
+        pairs = [(mask, class_map(image, [model], windows)) for _, image, mask in scored]
         return semantic_metrics.foreground_dice(pairs, self.classes)
 
     def __call__(self) -> None:

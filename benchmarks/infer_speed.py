@@ -1,0 +1,196 @@
+"""Inference speed: segmenting one large image with a fold ensemble, against the models alone.
+
+(a) seconds of cellbench.inference.segment on one image (sliding windows blended by MONAI, every fold
+    model x test-time transform, class map, cell and nucleus instances);
+(b) seconds of the same models on the same number of windows, made beforehand as normalised tensors
+    on the device, in batches of the same size: the most the tiling could reach.
+
+    python benchmarks/infer_speed.py --height 1920 --width 2560 --folds 5 --tta none       # SegPC size
+    python benchmarks/infer_speed.py --height 10000 --width 10000 --folds 1 --quarters    # whole slide
+
+The models are freshly initialised (speed does not depend on the weights) unless --checkpoints are
+given; the image is a real WBC image tiled to the size (else the demo's). The last line holds
+``key=value`` figures: seconds_per_image, model_seconds, ratio = model_seconds / probability seconds,
+peak_rss_gb (the process's peak resident memory), and with --quarters the agreement of the image's
+class map with those of its four quarters segmented alone, away from the cuts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cellbench.device import autocast, normalise, resolve_device
+from cellbench.images import read_image
+from cellbench.inference import objects
+from cellbench.inference import tta as tta_transforms
+from cellbench.inference.ensemble import FoldModel, Windows, blocks
+from cellbench.inference.segment import class_map, load_models, segment
+from cellbench.training import models
+
+REPO = Path(__file__).resolve().parents[1]
+WBC = REPO.parent / "shared" / "data" / "wbc" / "images"
+CLASSES = ["background", "cytoplasm", "nucleus"]
+OBJECTS = {"cell": {"classes": [1, 2], "seeds": [2], "min_size": 0, "fill_holes": False},
+           "nucleus": {"classes": [2], "seeds": [], "min_size": 0, "fill_holes": False}}
+
+
+def test_image(height: int, width: int) -> tuple[np.ndarray, str]:
+    """A real cell image repeated (mirrored, so that seams look natural) to height x width."""
+    sources = sorted(WBC.glob("*")) if WBC.is_dir() else []
+    if sources:
+        tile, name = read_image(sources[0]).rgb, f"wbc:{sources[0].name}"
+    else:
+        import tempfile
+
+        from cellbench.dataset import demo
+        with tempfile.TemporaryDirectory() as tmp:
+            demo.generate(Path(tmp))
+            tile, name = read_image(sorted(Path(tmp).glob("*.png"))[0]).rgb, "demo"
+    row = np.concatenate([tile, tile[:, ::-1]], axis=1)
+    block = np.concatenate([row, row[::-1]], axis=0)
+    reps = (math.ceil(height / block.shape[0]), math.ceil(width / block.shape[1]), 1)
+    return np.ascontiguousarray(np.tile(block, reps)[:height, :width]), name
+
+
+def fresh_models(arch: str, encoder: str, folds: int, device: torch.device) -> list[FoldModel]:
+    out = []
+    for fold in range(folds):
+        torch.manual_seed(fold)
+        net = models.build(arch, encoder, len(CLASSES)).to(device).eval()
+        out.append(FoldModel(net, {"classes": CLASSES, "mean": [0.5] * 3, "std": [0.25] * 3,
+                                   "size_divisor": models.size_divisor(net), "fold": fold, "arch": arch}))
+    return out
+
+
+def n_windows(height: int, width: int, tile: int, overlap: float) -> int:
+    """Windows MONAI cuts (its scan: stride tile x (1 - overlap), the last window flush with the end)."""
+    def along(size):
+        if size <= tile:
+            return 1
+        stride = max(int(tile * (1 - overlap)), 1)
+        return math.ceil((size - tile) / stride) + 1
+    return along(height) * along(width)
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def model_only_seconds(fold_models, windows: Windows, count: int, device: torch.device) -> float:
+    """The models on ``count`` pre-made windows (normalised, on the device), as the tiler batches them."""
+    tile = windows.tile_size
+    pixels = torch.randint(0, 256, (windows.batch_size, tile, tile, 3), dtype=torch.uint8).to(device)
+    mean = torch.tensor([0.5] * 3, device=device)
+    x = normalise(pixels, mean, mean / 2)
+    transforms = tta_transforms.transforms(windows.tta)
+    batches = math.ceil(count / windows.batch_size)
+    synchronise(device)
+    started = time.perf_counter()
+    for _ in range(batches):
+        for model in fold_models:
+            for transform in transforms:
+                with autocast(device, windows.amp):
+                    torch.softmax(model.net(transform.apply(x)).float(), dim=1)
+    synchronise(device)
+    return time.perf_counter() - started
+
+
+def quarter_agreement(image: np.ndarray, whole: np.ndarray, fold_models, windows: Windows) -> float:
+    """Share of pixels, farther than one tile from the cuts, where the class map of a quarter
+    segmented alone equals the whole image's."""
+    height, width = whole.shape
+    mid_h, mid_w = height // 2, width // 2
+    band = windows.tile_size
+    same = total = 0
+    for top, bottom in ((0, mid_h), (mid_h, height)):
+        for left, right in ((0, mid_w), (mid_w, width)):
+            alone = class_map(image[top:bottom, left:right], fold_models, windows)
+            keep = np.ones(alone.shape, bool)
+            if top == 0:
+                keep[-band:] = False
+            else:
+                keep[:band] = False
+            if left == 0:
+                keep[:, -band:] = False
+            else:
+                keep[:, :band] = False
+            same += int((alone == whole[top:bottom, left:right])[keep].sum())
+            total += int(keep.sum())
+    return same / max(total, 1)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="Unet")
+    parser.add_argument("--encoder", default="resnet18")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--checkpoints", nargs="+", type=Path, help="trained models instead of fresh ones")
+    parser.add_argument("--height", type=int, default=1920)
+    parser.add_argument("--width", type=int, default=2560)
+    parser.add_argument("--tta", choices=tta_transforms.CHOICES, default="none")
+    parser.add_argument("--tile-size", type=int, default=512)
+    parser.add_argument("--overlap", type=float, default=0.25)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--block-size", type=int, default=4096)
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--repeats", type=int, default=1, help="images timed (after one warm-up on a small image)")
+    parser.add_argument("--quarters", action="store_true", help="also compare with the four quarters alone")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    fold_models = (load_models(args.checkpoints, device) if args.checkpoints
+                   else fresh_models(args.arch, args.encoder, args.folds, device))
+    windows = Windows(args.tile_size, args.overlap, args.batch_size, args.tta, True, args.block_size)
+    image, source = test_image(args.height, args.width)
+    segment(image[:256, :256], fold_models, windows)  # warm-up (allocator, cuDNN)
+
+    probability_seconds, object_seconds = [], []
+    for _ in range(args.repeats):
+        synchronise(device)
+        started = time.perf_counter()
+        result = segment(image, fold_models, windows)
+        synchronise(device)
+        probability_seconds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        cells = objects.objects_of(result.class_map, OBJECTS["cell"])
+        objects.objects_of(result.class_map, OBJECTS["nucleus"])
+        object_seconds.append(time.perf_counter() - started)
+    count = sum(n_windows(bottom - top, right - left, windows.tile_size, windows.overlap)
+                for _, (top, bottom, left, right) in blocks(args.height, args.width, windows.block_size,
+                                                            windows.tile_size))
+    model_seconds = model_only_seconds(fold_models, windows, count, device)
+    probability_time = float(np.mean(probability_seconds))
+    figures = {
+        "device": device.type, "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "threads": args.threads, "height": args.height, "width": args.width, "models": len(fold_models),
+        "tta": args.tta, "tile_size": args.tile_size, "overlap": args.overlap, "batch_size": args.batch_size,
+        "windows": count, "source": source,
+        "probability_seconds": probability_time, "object_seconds": float(np.mean(object_seconds)),
+        "seconds_per_image": probability_time + float(np.mean(object_seconds)),
+        "model_seconds": model_seconds, "ratio": model_seconds / probability_time,
+        "images_per_second": 1.0 / (probability_time + float(np.mean(object_seconds))),
+        "cells": int(cells.max(initial=0)),
+    }
+    if args.quarters:
+        figures["quarter_agreement"] = quarter_agreement(image, result.class_map, fold_models, windows)
+    figures["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    if device.type == "cuda":
+        figures["peak_gpu_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={str(v).replace(' ', '_')}"
+                   for k, v in figures.items()))
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Class probabilities of an image of any size from one or several fold models.
+
+Windows of ``tile_size`` are cut, batched and blended with Gaussian weights by MONAI's
+``sliding_window_inference`` (the field's maintained tiler); each window is predicted by every
+model under every test-time transform, and the softmax probabilities are averaged before any
+argmax. Images larger than ``block_size`` are processed block by block, each block read with a
+margin of one tile so that its windows see the same context, which bounds memory for whole slides
+whatever their size.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.inferers import sliding_window_inference
+
+from cellbench.device import autocast, normalise_planar
+from cellbench.inference import tta as tta_transforms
+from cellbench.training import models
+
+
+@dataclass(frozen=True)
+class FoldModel:
+    """One trained model and what it needs to see an image as it was trained."""
+
+    net: torch.nn.Module
+    meta: dict
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.meta["classes"])
+
+    @property
+    def divisor(self) -> int:
+        return int(self.meta["size_divisor"])
+
+    @classmethod
+    def load(cls, checkpoint: Path, device: torch.device) -> FoldModel:
+        net, meta = models.load_checkpoint(checkpoint, device)
+        return cls(net, {**meta, "checkpoint": str(checkpoint)})
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How an image is cut and predicted. ``tile_size`` None: the whole image is one window."""
+
+    tile_size: int | None = 512
+    overlap: float = 0.25
+    batch_size: int = 4
+    tta: str = "none"
+    amp: bool = True
+    block_size: int = 4096
+
+
+DEFAULT_WINDOWS = Windows()  # infer's defaults; also the per-epoch scoring during training
+
+
+@dataclass
+class Probabilities:
+    """Mean softmax over models and transforms, and how many of the models voted for each class."""
+
+    mean: np.ndarray  # (C, H, W) float32
+    votes: np.ndarray  # (C, H, W) float32: share of the models whose argmax is the class (blended)
+
+
+def _padded_size(size: int, divisor: int, tile: int | None) -> int:
+    """A side shorter than the window (or every side, without tiling) is padded to the divisor."""
+    if tile is not None and size >= tile:
+        return size
+    return math.ceil(size / divisor) * divisor
+
+
+class _Predictor:
+    """The callable MONAI runs on each batch of windows: normalise, every model x transform, softmax
+    mean and the models' argmax votes, stacked as 2C channels."""
+
+    def __init__(self, fold_models: list[FoldModel], windows: Windows, device: torch.device):
+        self.models, self.device, self.amp = fold_models, device, windows.amp
+        self.transforms = tta_transforms.transforms(windows.tta)
+        self.stats = [(torch.as_tensor(m.meta["mean"], dtype=torch.float32, device=device),
+                       torch.as_tensor(m.meta["std"], dtype=torch.float32, device=device)) for m in fold_models]
+
+    @torch.no_grad()
+    def __call__(self, window: torch.Tensor) -> torch.Tensor:
+        window = window.to(self.device)
+        mean = votes = None
+        for model, (mu, sd) in zip(self.models, self.stats, strict=True):
+            x = normalise_planar(window, mu, sd)
+            model_mean = None
+            for transform in self.transforms:
+                with autocast(self.device, self.amp):
+                    logits = model.net(transform.apply(x))
+                p = transform.invert(torch.softmax(logits.float(), dim=1))
+                model_mean = p if model_mean is None else model_mean + p
+            model_mean /= len(self.transforms)
+            vote = F.one_hot(model_mean.argmax(1), model_mean.shape[1]).permute(0, 3, 1, 2).float()
+            mean = model_mean if mean is None else mean + model_mean
+            votes = vote if votes is None else votes + vote
+        return torch.cat([mean, votes], dim=1) / len(self.models)
+
+
+def _block_probabilities(image: np.ndarray, predictor: _Predictor, windows: Windows, divisor: int,
+                         device: torch.device, stitch_device: torch.device) -> torch.Tensor:
+    """(2C, H, W) for one block: pad, MONAI's Gaussian-blended sliding window, crop back."""
+    height, width = image.shape[:2]
+    tile = None if windows.tile_size is None else math.ceil(windows.tile_size / divisor) * divisor
+    size = (_padded_size(height, divisor, tile), _padded_size(width, divisor, tile))
+    x = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32))[None]
+    pad_h, pad_w = size[0] - height, size[1] - width
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    roi = size if tile is None else (min(tile, size[0]), min(tile, size[1]))
+    out = sliding_window_inference(x, roi, windows.batch_size, predictor, overlap=windows.overlap,
+                                   mode="gaussian", sw_device=device, device=stitch_device)
+    return out[0, :, :height, :width]
+
+
+def _stitch_device(device: torch.device, pixels: int, channels: int) -> torch.device:
+    """Blend on the GPU when the block's maps fit in a quarter of its free memory, else on the CPU."""
+    if device.type != "cuda":
+        return device
+    free, _ = torch.cuda.mem_get_info(device)
+    needed = pixels * (2 * channels + 1 + 3) * 4
+    return device if needed < free / 4 else torch.device("cpu")
+
+
+def blocks(height: int, width: int, block: int, margin: int):
+    """(inner, outer) pairs of (top, bottom, left, right): the region a block writes, and the region it
+    reads (inner plus ``margin`` on each side, within the image)."""
+    for top in range(0, height, block):
+        for left in range(0, width, block):
+            inner = (top, min(top + block, height), left, min(left + block, width))
+            outer = (max(inner[0] - margin, 0), min(inner[1] + margin, height),
+                     max(inner[2] - margin, 0), min(inner[3] + margin, width))
+            yield inner, outer
+
+
+def predict_blocks(image: np.ndarray, fold_models: list[FoldModel], windows: Windows, device: torch.device):
+    """Yield ((top, bottom, left, right), block) over the image, block a (2C, h, w) float32 CPU tensor:
+    the mean softmax over models and transforms, then the models' argmax votes (see probabilities)."""
+    classes = fold_models[0].classes
+    if any(m.classes != classes for m in fold_models):
+        raise ValueError("the models of an ensemble must predict the same classes")
+    divisor = max(m.divisor for m in fold_models)
+    predictor = _Predictor(fold_models, windows, device)
+    height, width = image.shape[:2]
+    margin = windows.tile_size or windows.block_size
+    for (top, bottom, left, right), (o_top, o_bottom, o_left, o_right) in blocks(height, width, windows.block_size,
+                                                                                   margin):
+        part = image[o_top:o_bottom, o_left:o_right]
+        stitch = _stitch_device(device, part.shape[0] * part.shape[1], len(classes))
+        out = _block_probabilities(part, predictor, windows, divisor, device, stitch)
+        yield (top, bottom, left, right), out[:, top - o_top:bottom - o_top, left - o_left:right - o_left].cpu()
+
+
+def probabilities(image: np.ndarray, fold_models: list[FoldModel], windows: Windows,
+                  device: torch.device) -> Probabilities:
+    """Class probabilities of an RGB uint8 image (H, W, 3) of any size: the mean over ``fold_models``
+    and the test-time transforms of ``windows.tta`` of the softmax, blended over overlapping windows.
+
+    Parameters
+    ----------
+    image:
+        RGB uint8 (H, W, 3).
+    fold_models:
+        One or more models trained on the same classes (the folds of one architecture, or any mix).
+    windows:
+        Tiling, batching, test-time augmentation and block size.
+    device:
+        Where the models run; blending happens there when it fits, else on the CPU.
+
+    Returns
+    -------
+    Probabilities: the mean (C, H, W) and the share of models voting for each class, float32 on the CPU.
+    """
+    n = len(fold_models[0].classes)
+    mean = np.empty((n, *image.shape[:2]), np.float32)
+    votes = np.empty_like(mean)
+    for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, device):
+        mean[:, top:bottom, left:right] = block[:n].numpy()
+        votes[:, top:bottom, left:right] = block[n:].numpy()
+    return Probabilities(mean, votes)

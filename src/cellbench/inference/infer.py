@@ -1,0 +1,204 @@
+"""Segment new images with the benchmark's trained models: the fold ensemble of each chosen
+architecture, written per image as class map, instance maps, LabelMe file and overlay, plus one
+table (predictions.parquet) that ranks the images by how doubtful their segmentation is.
+
+Every image is decoded once before any model runs, so unreadable ones are all listed at once and
+nothing is written; the output folder is staged and appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from skimage.segmentation import find_boundaries
+
+from cellbench.classmaps import relabel_sequential
+from cellbench.errors import ConfigError, InputError, InputProblem
+from cellbench.evaluation.scope import resolve
+from cellbench.evaluation.semantic_metrics import FOREGROUND_MEAN
+from cellbench.formats.labelme.export import labelme_document, map_shapes, relative_image_path, write_document
+from cellbench.fsutil import WRITER, staged_dir, write_parquet
+from cellbench.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageReadError, read_image, write_png
+from cellbench.inference.ensemble import Windows
+from cellbench.inference.segment import Segmentation, load_models, segment
+from cellbench.provenance import record as provenance
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions.parquet"
+RECORD = "inference.json"
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The fold checkpoints of one architecture that infer averages."""
+
+    arch: str
+    checkpoints: tuple[Path, ...]
+
+
+def find_images(spec: str | list[str] | None, base: Path = Path(".")) -> list[Path]:
+    """The images named by infer.images: a folder (its image files, not recursive) or glob patterns."""
+    if not spec:
+        raise ConfigError("infer.images is not set: name a folder of images or a list of glob patterns")
+    patterns = [spec] if isinstance(spec, str) else list(spec)
+    found: list[Path] = []
+    for pattern in patterns:
+        path = base / pattern
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            found.append(path)
+        else:
+            found += sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
+    found = list(dict.fromkeys(found))
+    if not found:
+        raise ConfigError(f"infer.images {spec!r} names no image file ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def best_architecture(summary: pd.DataFrame) -> str:
+    """The architecture with the highest cross-validated foreground-mean Dice."""
+    head = summary[summary["class"] == FOREGROUND_MEAN].sort_values("cv_dice", ascending=False, kind="stable")
+    if head.empty:
+        raise ConfigError("summary.parquet holds no foreground-mean score: run the benchmark (aggregate) first")
+    return str(head["arch"].iloc[0])
+
+
+def model_sets_from(checkpoints: list[Path], architectures: list[str], folds: str | list[int],
+                    summary: pd.DataFrame | None = None) -> list[ModelSet]:
+    """The fold ensembles to run: per architecture asked for (``best``: the CV winner of ``summary``),
+    its checkpoints among ``checkpoints`` of the asked folds (``all``: every one given)."""
+    import torch
+    by_arch: dict[str, dict[int, Path]] = {}
+    for path in checkpoints:
+        try:
+            meta = torch.load(path, map_location="cpu", weights_only=True)
+            arch, fold = str(meta["arch"]), int(meta["fold"])
+        except Exception as err:  # any damage: name the file
+            raise InputError([InputProblem(Path(path), f"is not a cellbench checkpoint ({type(err).__name__})",
+                                           "train the model again")]) from None
+        by_arch.setdefault(arch, {})[fold] = Path(path)
+    names = [best_architecture(summary) if name == "best" else name for name in architectures]
+    sets = []
+    for name in dict.fromkeys(names):
+        found = by_arch.get(name)
+        if not found:
+            raise ConfigError(f"infer.architectures: no trained model of {name!r} (trained: "
+                              f"{', '.join(sorted(by_arch)) or 'none'})")
+        wanted = sorted(found) if folds == "all" else list(folds)
+        missing = [k for k in wanted if k not in found]
+        if missing:
+            raise ConfigError(f"infer.folds: {name} has no model of fold {', '.join(map(str, missing))}")
+        sets.append(ModelSet(name, tuple(found[k] for k in wanted)))
+    return sets
+
+
+def check_images(paths: list[Path], max_pixels: int | None = MAX_PIXELS) -> None:
+    """Decode every image once: all the unreadable ones in one InputError, and no two with one name."""
+    problems, seen = [], {}
+    for path in paths:
+        if path.stem in seen:
+            problems.append(InputProblem(path, f"has the same name as {seen[path.stem]}: outputs are named by file "
+                                               "stem", "rename one of them"))
+        seen.setdefault(path.stem, path)
+        try:
+            read_image(path, max_pixels, f"image {path}")
+        except ImageReadError as err:
+            problems.append(InputProblem(path, str(err).removeprefix(f"image {path} "), err.hint))
+    if problems:
+        raise InputError(problems)
+
+
+def overlay(image: np.ndarray, result: Segmentation) -> np.ndarray:
+    """Class colours over the image with every object's outline in white."""
+    from cellbench.report.figures import colourise
+    out = (colourise(result.class_map, image) * 255).round().astype(np.uint8)
+    for instances in result.instances.values():
+        out[find_boundaries(instances, mode="inner")] = 255
+    return out
+
+
+def _write(folder: Path, final: Path, path: Path, image: np.ndarray, result: Segmentation,
+           keep_probabilities: bool, priority: list[str] | None) -> None:
+    """One image's files in ``folder`` (staged; ``final`` is where it will be)."""
+    write_png(result.class_map, folder / "class_maps" / f"{path.stem}.png")
+    for name, instances in result.instances.items():
+        write_png(relabel_sequential(instances), folder / "instances" / name / f"{path.stem}.png")
+    grouping = next(iter(result.instances.values()), None)
+    shapes = map_shapes(result.class_map, result.classes, priority, grouping)
+    image_path = relative_image_path(path, final / "labelme" / f"{path.stem}.json")  # as LabelMe will open it
+    write_document(labelme_document(shapes, image_path, *image.shape[:2]), folder / "labelme" / f"{path.stem}.json")
+    write_png(overlay(image, result), folder / "overlays" / f"{path.stem}.png")
+    if keep_probabilities:
+        np.save(folder / "probabilities" / f"{path.stem}.npy", result.probabilities)
+
+
+def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows: Windows,
+          object_spec: dict | None = None, device: str = "auto", save_probabilities: bool = False,
+          max_pixels: int | None = MAX_PIXELS, priority: list[str] | None = None) -> pd.DataFrame:
+    """Segment ``images`` with each model set (the fold ensemble of one architecture).
+
+    Parameters
+    ----------
+    images:
+        Image files (PNG, JPEG, BMP, 8/16-bit TIFF), any size; all are decoded first.
+    model_sets:
+        Per architecture, the fold checkpoints whose probabilities are averaged.
+    out_dir:
+        Written as a whole: <arch>/class_maps, <arch>/instances/<type>, <arch>/labelme, <arch>/overlays
+        (and <arch>/probabilities) per image, predictions.parquet and inference.json.
+    windows:
+        Tiling and test-time augmentation.
+    object_spec:
+        evaluate.objects (None: the schema default), post-processing included.
+    device, save_probabilities, max_pixels, priority:
+        Where models run; whether probabilities are kept; the decoding limit; class_priority for the
+        LabelMe shapes.
+
+    Returns
+    -------
+    predictions.parquet's table: one row per image x architecture.
+    """
+    check_images(images, max_pixels)
+    out_dir = Path(out_dir)
+    rows = []
+    with staged_dir(out_dir, [*images, *(c for s in model_sets for c in s.checkpoints)]) as stage:
+        for model_set in model_sets:
+            fold_models = load_models(list(model_set.checkpoints), device)
+            classes = fold_models[0].classes
+            section = {"regions": {}} if object_spec is None else {"regions": {}, "objects": object_spec}
+            scope = resolve(classes, section)
+            scope.log(log)
+            types = scope.object_indices()
+            folder = stage / model_set.arch
+            for sub in ["class_maps", "labelme", "overlays", *(f"instances/{t}" for t in types),
+                        *(["probabilities"] if save_probabilities else [])]:
+                (folder / sub).mkdir(parents=True)
+            for path in images:
+                image = read_image(path, max_pixels, f"image {path}").rgb
+                started = time.perf_counter()
+                result = segment(image, fold_models, windows, types, keep_probabilities=save_probabilities)
+                seconds = time.perf_counter() - started
+                _write(folder, out_dir / model_set.arch, path, image, result, save_probabilities, priority)
+                rows.append({"image": str(path), "arch": model_set.arch, "height": image.shape[0],
+                             "width": image.shape[1], "seconds": seconds, "models": len(fold_models),
+                             "folds": ",".join(str(m.meta.get("fold")) for m in fold_models), "tta": windows.tta,
+                             **{f"n_{name}": int(inst.max(initial=0)) for name, inst in result.instances.items()},
+                             "entropy": result.entropy, "disagreement": result.disagreement})
+                log.info("%s: %s in %.2f s (entropy %.3f, disagreement %.3f)", model_set.arch, path.name, seconds,
+                         result.entropy, result.disagreement)
+        table = pd.DataFrame(rows)
+        write_parquet(table, stage / PREDICTIONS)
+        record = {"writer": WRITER, "images": [str(p) for p in images],
+                  "models": {s.arch: [str(c) for c in s.checkpoints] for s in model_sets},
+                  "windows": windows.__dict__, "provenance": provenance()}
+        (stage / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+    return table

@@ -1,0 +1,96 @@
+"""One image in, its segmentation out: class map, objects per type, probabilities, uncertainty.
+
+The same function serves the out-of-fold predictions of the benchmark (one fold model), the
+per-epoch scoring during training (class map only) and the inference on new images (the fold
+ensemble, test-time augmentation), so what is scored is what a user gets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cellbench.device import resolve_device
+from cellbench.inference import objects
+from cellbench.inference.ensemble import DEFAULT_WINDOWS, FoldModel, Windows, predict_blocks
+
+
+@dataclass
+class Segmentation:
+    """What one image gets. ``entropy``: mean predictive entropy of the averaged probabilities,
+    divided by log(C) (0 = certain, 1 = uniform); ``disagreement``: mean share of the models whose own
+    class differs from the ensemble's (0 with one model)."""
+
+    classes: list[str]
+    class_map: np.ndarray  # uint8 (H, W)
+    instances: dict[str, np.ndarray] = field(default_factory=dict)  # object type -> int32 (H, W), 1..N
+    probabilities: np.ndarray | None = None  # float16 (C, H, W) when asked for
+    entropy: float = 0.0
+    disagreement: float = 0.0
+
+
+def load_models(checkpoints: list[Path], device: str | torch.device = "auto") -> list[FoldModel]:
+    """The fold models of the given checkpoints, on ``device`` (auto: CUDA when there is one)."""
+    torch_device = device if isinstance(device, torch.device) else resolve_device(device)
+    return [FoldModel.load(Path(path), torch_device) for path in checkpoints]
+
+
+def _device_of(fold_models: list[FoldModel]) -> torch.device:
+    weight = next(iter(fold_models[0].net.parameters()), None)
+    return torch.device("cpu") if weight is None else weight.device
+
+
+def class_map(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = DEFAULT_WINDOWS) -> np.ndarray:
+    """uint8 (H, W) class indices: the argmax of the models' mean probabilities."""
+    out = np.empty(image.shape[:2], np.uint8)
+    n = len(fold_models[0].classes)
+    for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, _device_of(fold_models)):
+        out[top:bottom, left:right] = block[:n].argmax(0).to(torch.uint8).numpy()
+    return out
+
+
+def segment(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = DEFAULT_WINDOWS,
+            object_types: dict[str, dict] | None = None, keep_probabilities: bool = False) -> Segmentation:
+    """Segment one RGB uint8 image (H, W, 3) of any size.
+
+    Parameters
+    ----------
+    image:
+        RGB uint8 (H, W, 3).
+    fold_models:
+        From load_models: one model, or the K fold models of an architecture (their probabilities
+        are averaged, as are those of the test-time transforms of ``windows.tta``).
+    windows:
+        Tile size, overlap, batch size, test-time augmentation, block size.
+    object_types:
+        name -> {classes, seeds, min_size, fill_holes} in class indices
+        (cellbench.evaluation.scope.resolve(...).object_indices()); None: no instance maps.
+    keep_probabilities:
+        Also return the averaged probabilities (float16, C x H x W).
+
+    Returns
+    -------
+    Segmentation.
+    """
+    classes = fold_models[0].classes
+    n = len(classes)
+    height, width = image.shape[:2]
+    class_out = np.empty((height, width), np.uint8)
+    probabilities = np.empty((n, height, width), np.float16) if keep_probabilities else None
+    entropy = disagreement = 0.0
+    for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, _device_of(fold_models)):
+        mean, votes = block[:n], block[n:]
+        chosen = mean.argmax(0)
+        class_out[top:bottom, left:right] = chosen.to(torch.uint8).numpy()
+        entropy += float(-(mean * torch.log(mean.clamp_min(1e-12))).sum())
+        disagreement += float((1.0 - votes.gather(0, chosen[None])).clamp_min(0).sum())
+        if probabilities is not None:
+            probabilities[:, top:bottom, left:right] = mean.numpy()
+    pixels = max(height * width, 1)
+    instances = {name: objects.objects_of(class_out, kind) for name, kind in (object_types or {}).items()}
+    return Segmentation(classes, class_out, instances, probabilities,
+                        entropy / pixels / math.log(n) if n > 1 else 0.0, disagreement / pixels)

@@ -1,0 +1,137 @@
+"""cellbench infer: new images of any format and size -> per-image maps, LabelMe files, overlays and
+predictions.parquet, written completely or not at all."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from cellbench import cli
+from cellbench.errors import ConfigError, InputError
+from cellbench.images import read_png
+from cellbench.inference.ensemble import Windows
+from cellbench.inference.infer import ModelSet, best_architecture, find_images, infer, model_sets_from
+from cellbench.training import models
+
+CLASSES = ["background", "cytoplasm", "nucleus"]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    paths = []
+    for arch in ("Unet", "FPN"):
+        for fold in range(2):
+            torch.manual_seed(fold)
+            net = models.build(arch, "resnet18", len(CLASSES))
+            path = folder / arch / f"fold{fold}" / "model.pt"
+            path.parent.mkdir(parents=True)
+            models.save_checkpoint(path, net, {"arch": arch, "encoder": "resnet18", "classes": CLASSES,
+                                               "in_channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3,
+                                               "size_divisor": 32, "fold": fold})
+            paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def images(tmp_path, demo_raw):
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for source in sorted(demo_raw.glob("*.png"))[:2]:
+        shutil.copy(source, folder / source.name)
+    grey16 = (np.arange(70 * 90, dtype=np.uint32).reshape(70, 90) * 9).astype(np.uint16)  # odd size, 16-bit
+    Image.fromarray(grey16).save(folder / "scan16.tif")
+    return folder
+
+
+def test_infer_writes_every_output_per_image(images, checkpoints, tmp_path):
+    paths = find_images(str(images))
+    sets = model_sets_from(checkpoints, ["Unet"], "all")
+    assert sets == [ModelSet("Unet", tuple(checkpoints[:2]))]
+    before = {p: p.read_bytes() for p in images.iterdir()}
+    table = infer(paths, sets, tmp_path / "out", Windows(tile_size=64, tta="flips"), save_probabilities=True)
+    out = tmp_path / "out"
+    assert len(table) == 3 and set(table["models"]) == {2} and set(table["tta"]) == {"flips"}
+    assert {"entropy", "disagreement", "seconds", "n_cell", "n_nucleus"} <= set(table.columns)
+    assert table["entropy"].between(0, 1).all() and table["disagreement"].between(0, 1).all()
+    assert pd.read_parquet(out / "predictions.parquet").equals(table)
+    for path in paths:
+        height, width = table.set_index("image").loc[str(path), ["height", "width"]]
+        class_map = read_png(out / "Unet" / "class_maps" / f"{path.stem}.png")
+        assert class_map.shape == (height, width) and class_map.max() < 3
+        for kind in ("cell", "nucleus"):
+            assert read_png(out / "Unet" / "instances" / kind / f"{path.stem}.png").dtype == np.uint16
+        assert read_png(out / "Unet" / "overlays" / f"{path.stem}.png").shape == (height, width, 3)
+        probabilities = np.load(out / "Unet" / "probabilities" / f"{path.stem}.npy")
+        assert probabilities.dtype == np.float16 and probabilities.shape == (3, height, width)
+        document = json.loads((out / "Unet" / "labelme" / f"{path.stem}.json").read_text())
+        assert (out / "Unet" / "labelme" / document["imagePath"]).resolve() == path.resolve()
+        assert (document["imageHeight"], document["imageWidth"]) == (height, width)
+    assert before == {p: p.read_bytes() for p in images.iterdir()}  # inputs untouched
+    record = json.loads((out / "inference.json").read_text())
+    assert record["models"]["Unet"] == [str(c) for c in checkpoints[:2]]
+
+
+def test_unreadable_images_are_all_listed_before_any_compute(images, checkpoints, tmp_path):
+    (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (images / "slide.jpg").write_bytes(b"%PDF-1.4 this is a pdf")
+    with pytest.raises(InputError) as caught:
+        infer(find_images(str(images)), model_sets_from(checkpoints, ["Unet"], [0]), tmp_path / "out", Windows())
+    assert len(caught.value.problems) == 2
+    assert {p.file.name for p in caught.value.problems} == {"broken.png", "slide.jpg"}
+    assert "PDF" in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_images_with_one_name_are_refused(images, checkpoints, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(next(images.glob("*.png")), other)
+    with pytest.raises(InputError, match="same name"):
+        infer(find_images([str(images), str(other)]), model_sets_from(checkpoints, ["Unet"], "all"),
+              tmp_path / "out", Windows())
+
+
+def test_model_choice(checkpoints):
+    summary = pd.DataFrame({"arch": ["Unet", "FPN", "FPN"], "class": ["foreground_mean", "foreground_mean", "nucleus"],
+                            "cv_dice": [0.7, 0.8, 0.99]})
+    assert best_architecture(summary) == "FPN"
+    sets = model_sets_from(checkpoints, ["best", "Unet"], [1], summary)
+    assert [(s.arch, s.checkpoints) for s in sets] == [("FPN", (checkpoints[3],)), ("Unet", (checkpoints[1],))]
+    with pytest.raises(ConfigError, match="no trained model of 'DeepLabV3'"):
+        model_sets_from(checkpoints, ["DeepLabV3"], "all")
+    with pytest.raises(ConfigError, match="Unet has no model of fold 4"):
+        model_sets_from(checkpoints, ["Unet"], [0, 4])
+
+
+def test_a_damaged_checkpoint_is_named(checkpoints, tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="model.pt: is not a cellbench checkpoint"):
+        model_sets_from([checkpoints[0], bad], ["Unet"], "all")
+
+
+def test_cli_infer_writes_only_where_asked(images, checkpoints, tmp_path, capsys):
+    out = tmp_path / "results" / "infer" / "smears"
+    settings = json.dumps({"classes": CLASSES, "class_priority": ["nucleus", "cytoplasm"],
+                           "data": {"max_pixels": 10**8},
+                           "evaluate": {"objects": {"cell": {"classes": ["cytoplasm", "nucleus"],
+                                                             "seed_class": "nucleus", "min_size": 10,
+                                                             "fill_holes": True}}},
+                           "infer": {"images": None, "architectures": ["FPN"], "folds": "all", "tta": "none",
+                                     "tile_size": 64, "overlap": 0.25, "batch_size": 2, "block_size": 4096,
+                                     "save_probabilities": False, "device": "cpu"}})
+    status = cli.main(["infer", "--settings", settings, "--images", str(images / "scan16.tif"),
+                       "--checkpoints", *map(str, checkpoints), "--out", str(out)])
+    assert status == 0
+    written = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file() and tmp_path / "new" not in p.parents}
+    assert all(p.parts[:3] == ("results", "infer", "smears") for p in written)
+    assert sorted(p.name for p in (out / "FPN" / "instances").iterdir()) == ["cell"]
+    assert pd.read_parquet(out / "predictions.parquet")["models"].tolist() == [2]
+    status = cli.main(["infer", "--settings", settings, "--images", str(tmp_path / "nothing*.png"),
+                       "--checkpoints", *map(str, checkpoints), "--out", str(tmp_path / "other")])
+    assert status == 2 and "names no image file" in capsys.readouterr().err

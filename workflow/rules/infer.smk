@@ -1,0 +1,29 @@
+# On request (`snakemake results/<dataset>/infer/<name>`): new images (infer.images) segmented by the
+# fold ensemble of the chosen architectures (`best` = the CV winner), with test-time augmentation.
+
+
+rule infer:
+    input:
+        unpack(infer_inputs),
+    output:
+        directory(L.infer("{name}")),
+    log:
+        L.log("infer", "{name}"),
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=settings(
+            "dataset",
+            "classes",
+            "class_priority",
+            "infer",
+            data={"max_pixels": config["data"]["max_pixels"]},
+            evaluate={"objects": config["evaluate"]["objects"]},
+        ),
+        summary=lambda wildcards, input: input.get("summary", ""),
+    shell:
+        "python -m cellbench infer --settings {params.settings:q} --images {input.images:q} "
+        "--checkpoints {input.checkpoints:q} --summary {params.summary:q} --out {output:q} > {log:q} 2>&1"
