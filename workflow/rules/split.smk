@@ -14,8 +14,8 @@ rule split:
     params:
         settings=settings("dataset", "split"),
         manifest=lambda wildcards, input: os.path.join(input.data, "manifest.parquet"),
-        # the metadata CSV when there is one ("" = none)
+        # the metadata CSV when there is one ("" = none: --metadata= keeps the empty value)
         metadata=lambda wildcards, input: input.get("metadata", ""),
     shell:
         "python -m cellbench split --settings {params.settings:q} --manifest {params.manifest:q} "
-        "--metadata {params.metadata:q} --out {output:q} > {log:q} 2>&1"
+        "--metadata={params.metadata:q} --out {output:q} > {log:q} 2>&1"
