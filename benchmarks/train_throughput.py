@@ -27,8 +27,8 @@ import torch
 
 from cellbench import config
 from cellbench.dataset import demo, ingest
-from cellbench.settings import Settings
 from cellbench.device import normalise, resolve_device
+from cellbench.settings import Settings
 from cellbench.training import augment
 from cellbench.training.batches import CropBatches
 from cellbench.training.train import TrainingStep, configure_determinism, configure_threads

@@ -128,7 +128,8 @@ def test_cli_infer_writes_only_where_asked(images, checkpoints, tmp_path, capsys
     status = cli.main(["infer", "--settings", settings, "--images", str(images / "scan16.tif"),
                        "--checkpoints", *map(str, checkpoints), "--out", str(out)])
     assert status == 0
-    written = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file() and tmp_path / "new" not in p.parents}
+    written = {p.relative_to(tmp_path) for p in tmp_path.rglob("*")
+               if p.is_file() and tmp_path / "new" not in p.parents}
     assert all(p.parts[:3] == ("results", "infer", "smears") for p in written)
     assert sorted(p.name for p in (out / "FPN" / "instances").iterdir()) == ["cell"]
     assert pd.read_parquet(out / "predictions.parquet")["models"].tolist() == [2]
