@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
         object_seconds.append(time.perf_counter() - started)
     count = sum(n_windows(bottom - top, right - left, windows.tile_size, windows.overlap)
                 for _, (top, bottom, left, right) in blocks(args.height, args.width, windows.block_size,
-                                                            windows.tile_size))
+                                                            windows.tile_size // 2))
     model_seconds = model_only_seconds(fold_models, windows, count, device)
     probability_time = float(np.mean(probability_seconds))
     figures = {

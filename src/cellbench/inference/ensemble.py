@@ -4,8 +4,8 @@ Windows of ``tile_size`` are cut, batched and blended with Gaussian weights by M
 ``sliding_window_inference`` (the field's maintained tiler); each window is predicted by every
 model under every test-time transform, and the softmax probabilities are averaged before any
 argmax. Images larger than ``block_size`` are processed block by block, each block read with a
-margin of one tile so that its windows see the same context, which bounds memory for whole slides
-whatever their size.
+margin of half a tile so that the windows at its edges see context, which bounds memory for whole
+slides whatever their size.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def predict_blocks(image: np.ndarray, fold_models: list[FoldModel], windows: Win
     divisor = max(m.divisor for m in fold_models)
     predictor = _Predictor(fold_models, windows, device)
     height, width = image.shape[:2]
-    margin = windows.tile_size or windows.block_size
+    margin = (windows.tile_size or windows.block_size) // 2  # half a window of context around each block
     for (top, bottom, left, right), (o_top, o_bottom, o_left, o_right) in blocks(height, width, windows.block_size,
                                                                                    margin):
         part = image[o_top:o_bottom, o_left:o_right]

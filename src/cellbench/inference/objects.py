@@ -64,13 +64,32 @@ def post_process(instances: np.ndarray, min_size: int = 0, fill_holes: bool = Fa
 
 def _components(class_map: np.ndarray, members: list[int], seeds: list[int] | None, connectivity: int) -> np.ndarray:
     region = in_classes(class_map, members)
+    components = _label(region, connectivity)
     if not seeds or set(seeds) >= set(members):
-        return connected_components(region, connectivity=connectivity).astype(np.int32)
-    markers = connected_components(in_classes(class_map, seeds) & region, connectivity=connectivity).astype(np.int32)
-    components = connected_components(region, connectivity=connectivity)
-    seeded = np.unique(components[markers > 0])
-    unseeded = region & ~np.isin(components, seeded)
-    markers[unseeded] = components[unseeded] + markers.max()
-    distance = ndimage.distance_transform_edt(region)
-    cells = watershed(-distance, markers, mask=region, connectivity=connectivity)
+        return components
+    markers = _label(in_classes(class_map, seeds) & region, connectivity)
+    n_markers = int(markers.max(initial=0))
+    cells = np.zeros(class_map.shape, np.int32)
+    # one component at a time, inside its bounding box plus one pixel (where its nearest background
+    # lies): the same distances and flooding as over the whole image, with memory bounded by the
+    # largest object instead of the image (whole slides)
+    for index, box in enumerate(ndimage.find_objects(components), start=1):
+        if box is None:
+            continue
+        grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+        mine = components[grown] == index
+        seeded = np.where(mine, markers[grown], 0)
+        if not seeded.any():
+            cells[grown][mine] = index + n_markers  # no seed: the component stays one object
+            continue
+        distance = ndimage.distance_transform_edt(region[grown])
+        flooded = watershed(-distance, seeded, mask=mine, connectivity=connectivity)
+        cells[grown][mine] = flooded[mine]
     return sequential(cells)[0]
+
+
+def _label(mask: np.ndarray, connectivity: int) -> np.ndarray:
+    """Connected components, int32 ids in raster order (skimage's numbering, half its memory)."""
+    if connectivity == 1:
+        return ndimage.label(mask, output=np.int32)[0]
+    return connected_components(mask, connectivity=connectivity).astype(np.int32)
