@@ -56,7 +56,8 @@ def test_predict_fold_writes_the_object_types_that_apply(demo_data, tmp_path, ca
     splits = pd.DataFrame({"sample_id": samples, "fold": 0})
     spec = make_config(None, classes=classes)["evaluate"]["objects"]
     with caplog.at_level(logging.INFO, logger="cellbench.inference.predict"):
-        predict_fold(tmp_path / "model.pt", data, splits, 0, tmp_path / "out", "cpu", spec)
+        fold = np.int64(0)  # as a splits table gives it
+        predict_fold(tmp_path / "model.pt", data, splits, fold, tmp_path / "out", "cpu", spec)
     assert sorted(p.name for p in (tmp_path / "out" / "instances").iterdir()) == ["cell"]
     for sample in samples:
         class_map = read_png(tmp_path / "out" / f"{sample}.png")

@@ -70,7 +70,7 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
             write_png(result.class_map, stage / f"{sample_id}.png")
             for name, instances in result.instances.items():
                 write_png(relabel_sequential(instances), stage / "instances" / name / f"{sample_id}.png")
-        info = {"arch": meta["arch"], "encoder": meta["encoder"], "fold": fold, "selection": meta.get("selection"),
+        info = {"arch": meta["arch"], "encoder": meta["encoder"], "fold": int(fold), "selection": meta.get("selection"),
                 "epoch": meta.get("epoch"), "checkpoint": str(checkpoint), "samples": sample_ids,
                 "tile_size": windows.tile_size, "overlap": windows.overlap, "tta": windows.tta}
         (stage / PREDICTION_INFO).write_text(json.dumps(info, indent=1) + "\n")
