@@ -88,3 +88,21 @@ def test_post_processing_applies_to_predicted_objects():
     assert plain.max() == 2 and plain[3, 3] == 0
     cleaned = objects_of(class_map, {"classes": [1], "seeds": [], "min_size": 2, "fill_holes": True})
     assert cleaned.max() == 1 and cleaned[3, 3] == 1 and cleaned[10, 10] == 0
+
+
+def test_whole_slides_split_cells_one_object_at_a_time_like_the_whole_image(monkeypatch):
+    """Above WHOLE_IMAGE_WATERSHED_PIXELS each seeded component is flooded in its own box (bounded
+    memory): the same objects, up to the order of pixels of equal priority."""
+    from cellbench.inference import objects
+    rng = np.random.default_rng(3)
+    class_map = np.zeros((160, 200), np.uint8)
+    for _ in range(40):
+        y, x, r = rng.integers(10, 150), rng.integers(10, 190), rng.integers(5, 12)
+        yy, xx = np.ogrid[:160, :200]
+        class_map[(yy - y) ** 2 + (xx - x) ** 2 < r * r] = 1
+        class_map[(yy - y) ** 2 + (xx - x) ** 2 < (r // 3) ** 2] = 2
+    whole = predicted_objects(class_map, [1, 2], [2])
+    monkeypatch.setattr(objects, "WHOLE_IMAGE_WATERSHED_PIXELS", 0)
+    boxed = predicted_objects(class_map, [1, 2], [2])
+    assert whole.max() == boxed.max() > 20 and np.array_equal(whole > 0, boxed > 0)
+    assert (whole == boxed).mean() > 0.999

@@ -62,6 +62,9 @@ def post_process(instances: np.ndarray, min_size: int = 0, fill_holes: bool = Fa
     return sequential(out)[0]
 
 
+WHOLE_IMAGE_WATERSHED_PIXELS = 4096 * 4096  # above: one object at a time, so memory stays bounded
+
+
 def _components(class_map: np.ndarray, members: list[int], seeds: list[int] | None, connectivity: int) -> np.ndarray:
     region = in_classes(class_map, members)
     components = _label(region, connectivity)
@@ -69,21 +72,24 @@ def _components(class_map: np.ndarray, members: list[int], seeds: list[int] | No
         return components
     markers = _label(in_classes(class_map, seeds) & region, connectivity)
     n_markers = int(markers.max(initial=0))
-    cells = np.zeros(class_map.shape, np.int32)
-    # one component at a time, inside its bounding box plus one pixel (where its nearest background
-    # lies): the same distances and flooding as over the whole image, with memory bounded by the
-    # largest object instead of the image (whole slides)
-    for index, box in enumerate(ndimage.find_objects(components), start=1):
-        if box is None:
-            continue
+    seeded = np.zeros(int(components.max(initial=0)) + 1, bool)
+    seeded[components[markers > 0]] = True
+    seeded[0] = False
+    # a component without seed stays one object (numbered after the seeds)
+    cells = np.where(seeded[components] | (components == 0), 0, components + n_markers).astype(np.int32)
+    if region.size <= WHOLE_IMAGE_WATERSHED_PIXELS:  # one flooding of the whole image
+        markers = np.where(cells > 0, cells, markers)
+        return sequential(watershed(-ndimage.distance_transform_edt(region), markers, mask=region,
+                                    connectivity=connectivity))[0]
+    # whole slides: each seeded component inside its bounding box plus one pixel (where its nearest
+    # background lies), the same distances and flooding up to the order of equal-priority pixels
+    boxes = ndimage.find_objects(components)
+    for index in np.flatnonzero(seeded):
+        box = boxes[index - 1]
         grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
         mine = components[grown] == index
-        seeded = np.where(mine, markers[grown], 0)
-        if not seeded.any():
-            cells[grown][mine] = index + n_markers  # no seed: the component stays one object
-            continue
         distance = ndimage.distance_transform_edt(region[grown])
-        flooded = watershed(-distance, seeded, mask=mine, connectivity=connectivity)
+        flooded = watershed(-distance, np.where(mine, markers[grown], 0), mask=mine, connectivity=connectivity)
         cells[grown][mine] = flooded[mine]
     return sequential(cells)[0]
 
