@@ -14,7 +14,7 @@ from cellbench.dataset.ingest import annotation_folder, input_files
 from cellbench.layout import Layout
 from cellbench.report import FIGURES, TABLES
 from cellbench.dataset.split import metadata_path
-from cellbench.inference.infer import find_images
+from cellbench.inference.inputs import find_images
 from cellbench.settings import NOT_MODEL_SETTINGS
 
 # Jobs run this checkout's library, also inside `--sdm conda` environments (which hold only the

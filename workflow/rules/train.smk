@@ -53,8 +53,7 @@ rule train:
         resume_dir=lambda wildcards, output: os.path.join(
             results_root(output.checkpoint),
             "resume",
-            wildcards.arch,
-            f"fold{wildcards.fold}",
+            *Path(output.checkpoint).parent.parts[-2:],
         ),
         weights_cache=lambda wildcards, input: (
             os.path.dirname(input.weights)

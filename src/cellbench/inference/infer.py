@@ -8,7 +8,6 @@ nothing is written; the output folder is staged and appears complete or not at a
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import time
@@ -25,8 +24,9 @@ from cellbench.evaluation.scope import resolve
 from cellbench.evaluation.semantic_metrics import FOREGROUND_MEAN
 from cellbench.formats.labelme.export import labelme_document, map_shapes, relative_image_path, write_document
 from cellbench.fsutil import WRITER, staged_dir, write_parquet
-from cellbench.images import IMAGE_SUFFIXES, MAX_PIXELS, ImageReadError, read_image, write_png
+from cellbench.images import MAX_PIXELS, ImageReadError, read_image, write_png
 from cellbench.inference.ensemble import Windows
+from cellbench.inference.inputs import find_images  # noqa: F401  (re-exported: infer's entry points)
 from cellbench.inference.segment import Segmentation, load_models, segment
 from cellbench.provenance import record as provenance
 
@@ -42,26 +42,6 @@ class ModelSet:
 
     arch: str
     checkpoints: tuple[Path, ...]
-
-
-def find_images(spec: str | list[str] | None, base: Path = Path(".")) -> list[Path]:
-    """The images named by infer.images: a folder (its image files, not recursive) or glob patterns."""
-    if not spec:
-        raise ConfigError("infer.images is not set: name a folder of images or a list of glob patterns")
-    patterns = [spec] if isinstance(spec, str) else list(spec)
-    found: list[Path] = []
-    for pattern in patterns:
-        path = base / pattern
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            found.append(path)
-        else:
-            found += sorted(Path(p) for p in glob.glob(str(path)) if Path(p).is_file())
-    found = list(dict.fromkeys(found))
-    if not found:
-        raise ConfigError(f"infer.images {spec!r} names no image file ({', '.join(IMAGE_SUFFIXES)})")
-    return found
 
 
 def best_architecture(summary: pd.DataFrame) -> str:
