@@ -17,9 +17,14 @@ from cellbench.fsutil import write_parquet
 from cellbench.images import read_png, write_png
 from cellbench.inference.ensemble import Windows
 from cellbench.inference.infer import ModelSet, infer
+from cellbench.measure.by_type import by_type
+from cellbench.measure.fidelity import fidelity
+from cellbench.measure.measure import predicted_cells, reference_cells
 from cellbench.training import augment, train
 
+CELL_FEATURES = r"(cell|nucleus|cytoplasm)_\w+|nc_ratio|nc_intensity_ratio"
 EXTRA_COLUMNS = {"data/manifest.parquet": r"pixels_\w+", "splits.parquet": r"group|stratum",
+                 "cells.parquet": CELL_FEATURES, "infer/<name>/cells.parquet": CELL_FEATURES,
                  "models/<arch>/fold<k>/history.parquet": r"(selection|monitor)_dice_\w+",
                  "infer/<name>/predictions.parquet": r"n_\w+"}
 
@@ -44,6 +49,7 @@ def run(demo_data, demo_raw, tmp_path_factory):
     splits = make_splits(pd.read_parquet(demo_data / "manifest.parquet"), config["split"])
     write_parquet(splits, root / "splits.parquet")
     tables = {"semantic": [], "instances": [], "objects": []}
+    cells = [reference_cells(demo_data, splits, config["classes"], None, "demo")]
     for arch, noise in (("Unet", 0), ("FPN", 1)):
         for fold in (0, 1):
             folder = root / "predictions" / arch / str(fold)
@@ -56,12 +62,18 @@ def run(demo_data, demo_raw, tmp_path_factory):
                                            "selection": "last"})
             for name in tables:
                 tables[name].append(getattr(scores, name))
+            cells.append(predicted_cells(demo_data, folder, splits, fold, config["classes"], None, "demo", arch))
     metrics, instances, objects = (pd.concat(tables[n], ignore_index=True) for n in tables)
     out = {"data/manifest.parquet": demo_data / "manifest.parquet", "splits.parquet": root / "splits.parquet"}
     for name, table in (("metrics.parquet", metrics), ("instance_metrics.parquet", instances),
                         ("object_metrics.parquet", objects), ("summary.parquet", summarise(metrics)),
                         ("instance_summary.parquet", summarise_instances(instances, objects)),
                         ("stats.parquet", stats.compare(stats.per_image_values(metrics, instances, objects), 100))):
+        write_parquet(table, root / name)
+        out[name] = root / name
+    cells = pd.concat(cells, ignore_index=True)
+    for name, table in (("cells.parquet", cells), ("fidelity.parquet", fidelity(cells, 100)),
+                        ("cells_by_type.parquet", by_type(cells))):
         write_parquet(table, root / name)
         out[name] = root / name
     augment.augment(demo_data, root / "augmented", rotations=1, flip=False)
@@ -71,6 +83,7 @@ def run(demo_data, demo_raw, tmp_path_factory):
     images = sorted(demo_raw.glob("*.png"))[:2]
     infer(images, [ModelSet("Unet", (root / "model" / "model.pt",))], root / "infer", Windows(tile_size=64))
     out["infer/<name>/predictions.parquet"] = root / "infer" / "predictions.parquet"
+    out["infer/<name>/cells.parquet"] = root / "infer" / "cells.parquet"
     return out
 
 

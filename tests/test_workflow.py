@@ -84,6 +84,15 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     for name in ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png",
                  "overlays.png", "model_comparison.md", "model_comparison.html"):
         assert (root / "report" / name).stat().st_size > 0
+    cells = pd.read_parquet(root / "cells.parquet")
+    assert set(cells["source"]) == {"reference", "Unet", "FPN"} and set(cells["object_type"]) == {"cell"}
+    reference = cells[cells["source"] == "reference"]
+    assert set(reference["sample_id"]) == set(splits["sample_id"]) and reference["nc_ratio"].between(0, 1).all()
+    fidelity = pd.read_parquet(root / "fidelity.parquet")
+    assert {"nc_ratio", "cell_area", "object_count"} <= set(fidelity["feature"])
+    for name in ("cell_features_by_type.png", "bland_altman.png", "measurement_fidelity.md",
+                 "cell_features_by_type.html"):
+        assert (root / "report" / name).stat().st_size > 0
     recorded = yaml.safe_load((root / "run_info" / "config.yaml").read_text())
     assert recorded["train"]["epochs"] == 1
     assert "torch" in json.loads((root / "run_info" / "provenance.json").read_text())["versions"]
@@ -106,12 +115,14 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     best = summary[summary["class"] == "foreground_mean"].sort_values("cv_dice").iloc[-1]["arch"]
     assert len(table) == 8 and set(table["arch"]) == {best} and set(table["models"]) == {2}
     assert len(list((root / "infer" / "new" / best / "labelme").glob("*.json"))) == 8
+    inferred = pd.read_parquet(root / "infer" / "new" / "cells.parquet")
+    assert set(inferred["source"]) <= {best} and set(inferred["sample_id"]) <= {p.stem for p in exported}
     assert planned_jobs(snakemake(tmp_path, "-n")) == {"run_info": 1, "all": 1}  # only the recorded config
 
     write_config(tmp_path, epochs=2)
     jobs = planned_jobs(snakemake(tmp_path, "-n"))
-    assert jobs == {"train": 4, "predict": 4, "evaluate": 4, "aggregate": 1, "report": 1,
-                    "run_info": 1, "all": 1}
+    assert jobs == {"train": 4, "predict": 4, "evaluate": 4, "aggregate": 1, "report": 1, "measure": 4,
+                    "measure_summary": 1, "report_measurements": 1, "run_info": 1, "all": 1}
 
     write_config(tmp_path, epochs=1)
     assert planned_jobs(snakemake(tmp_path, "-n")) == {}
@@ -121,7 +132,8 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     annotation.write_text(json.dumps(doc))
     jobs = planned_jobs(snakemake(tmp_path, "-n"))
     assert jobs == {"validate": 1, "ingest": 1, "split": 1, "augment": 1, "train": 4, "predict": 4, "evaluate": 4,
-                    "aggregate": 1, "report": 1, "all": 1}
+                    "aggregate": 1, "report": 1, "measure_reference": 1, "measure": 4, "measure_summary": 1,
+                    "report_measurements": 1, "all": 1}
 
 
 def test_demo_mode_generates_its_data_and_reruns_on_an_edited_annotation(tmp_path):

@@ -208,6 +208,68 @@ def cmd_evaluate(args, settings: Settings):
     write_parquet(scores.objects, Path(args.objects_out or layout.fold_object_metrics(args.arch, args.fold)))
 
 
+def cmd_measure(args, settings: Settings):
+    from cellbench.fsutil import write_parquet
+    from cellbench.measure.measure import predicted_cells, reference_cells
+    if args.reference and (args.arch or args.fold is not None or args.predictions):
+        raise ConfigError("--reference measures the expert masks: it takes no --arch, --fold or --predictions")
+    if not args.reference and (not args.arch or args.fold is None):
+        raise ConfigError("name the predictions to measure (--arch NAME --fold K), or --reference")
+    layout = _layout(settings)
+    splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
+    data = _existing(args.data or layout.data, "ingest")
+    common = {"classes": list(settings.classes), "object_spec": settings.evaluate.objects,
+              "dataset": settings.dataset, "bin_width": settings.measure.bin_width}
+    if args.reference:
+        table = reference_cells(data, splits, **common)
+        out = args.out or layout.reference_cells
+    else:
+        table = predicted_cells(data, _existing(args.predictions or layout.predictions(args.arch, args.fold),
+                                                "predict"), splits, args.fold, arch=args.arch, **common)
+        out = args.out or layout.fold_cells(args.arch, args.fold)
+    write_parquet(table, Path(out))
+    log.info("measured %d objects into %s", len(table), out)
+
+
+def cmd_measure_summary(args, settings: Settings):
+    from cellbench.fsutil import write_parquet
+    from cellbench.measure.by_type import by_type
+    from cellbench.measure.fidelity import fidelity
+    layout = _layout(settings)
+    paths = args.cells or [layout.reference_cells, *(layout.fold_cells(a, k) for a in settings.train.architectures
+                                                     for k in range(settings.split.folds))]
+    cells = pd.concat([pd.read_parquet(_existing(p, "measure")) for p in paths], ignore_index=True)
+    splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
+    agreement = fidelity(cells, settings.evaluate.bootstrap_resamples, settings.evaluate.seed,
+                         splits["sample_id"].tolist())
+    for table, given, default in ((cells, args.out_cells, "cells"), (agreement, args.out_fidelity, "fidelity"),
+                                  (by_type(cells), args.out_by_type, "cells_by_type")):
+        write_parquet(table, Path(given or getattr(layout, default)))
+    key = agreement[agreement["feature"] == "nc_ratio"].sort_values("rank")
+    if len(key):
+        with pd.option_context("display.width", 200):
+            log.info("N/C ratio fidelity:\n%s", key[["source", "n_pairs", "bias", "loa_low", "loa_high", "ccc",
+                                                    "ccc_low", "ccc_high", "rank"]].round(4).to_string(index=False))
+
+
+def cmd_measure_report(args, settings: Settings):
+    from cellbench.measure.measure import object_types
+    from cellbench.report import MEASUREMENT_FIGURES, MEASUREMENT_TABLES
+    from cellbench.report.measurements import key_features, make_measurement_report
+    layout = _layout(settings)
+    names = (*MEASUREMENT_FIGURES, *MEASUREMENT_TABLES)
+    outputs = {name: getattr(args, "out_" + name.replace(".", "_")) for name in names}
+    if not all(outputs.values()):  # the ones not named go to the report folder
+        folder = Path(args.out or layout.report)
+        outputs = {name: Path(path or folder / name) for name, path in outputs.items()}
+    tables = {name: pd.read_parquet(_existing(given or getattr(layout, default), "measure-summary"))
+              for name, given, default in (("cells", args.cells, "cells"), ("fidelity", args.fidelity, "fidelity"),
+                                           ("by_type", args.by_type, "cells_by_type"))}
+    features = key_features(list(settings.classes), object_types(list(settings.classes), settings.evaluate.objects))
+    make_measurement_report(tables["cells"], tables["fidelity"], tables["by_type"], features, outputs,
+                            settings.train.selection)
+
+
 def _tables(paths: list[Path] | None, settings: Settings, kind: str, made_by: str) -> pd.DataFrame:
     """One table from the given per-fold tables (default: the layout's ``kind`` of every architecture x fold)."""
     if not paths:
@@ -314,7 +376,8 @@ def cmd_infer(args, settings: Settings):
                                            chosen.folds, summary)
     out = Path(args.out or layout.infer(args.name))
     table = infer(images, sets, out, chosen.windows(), settings.evaluate.objects, chosen.device,
-                  chosen.save_probabilities, settings.data.max_pixels, settings.class_priority)
+                  chosen.save_probabilities, settings.data.max_pixels, settings.class_priority, settings.dataset,
+                  settings.measure.bin_width)
     log.info("segmented %d images with %s into %s", len(images), ", ".join(s.arch for s in sets), out)
     return 0 if len(table) else 1
 
@@ -404,6 +467,28 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (steps.choices["train"], steps.choices["predict"], steps.choices["evaluate"]):
         sub.add_argument("--arch", required=True)
         sub.add_argument("--fold", type=int, required=True)
+    sub = step("measure", cmd_measure, "per-cell shape and intensity of one fold's out-of-fold predictions "
+               "(--arch, --fold) or of the expert masks (--reference)")
+    sub.add_argument("--reference", action="store_true", help="measure the expert masks of every image")
+    sub.add_argument("--arch")
+    sub.add_argument("--fold", type=int)
+    for option in ("--predictions", "--data", "--splits", "--out"):
+        sub.add_argument(option)
+    sub = step("measure-summary", cmd_measure_summary, "all measurements -> cells.parquet, the fidelity of each "
+               "architecture's measurements and the features per cell type")
+    sub.add_argument("--cells", nargs="+", help="the measure step's tables (default: the reference and every "
+                                                "architecture x fold)")
+    for option in ("--splits", "--out-cells", "--out-fidelity", "--out-by-type"):
+        sub.add_argument(option)
+    sub = step("measure-report", cmd_measure_report, "violins and tables of the key features per cell type, "
+               "Bland-Altman plots and the fidelity ranking of the architectures")
+    for option in ("--cells", "--fidelity", "--by-type"):
+        sub.add_argument(option)
+    sub.add_argument("--out", help="folder for every figure and table (default: results/<dataset>/report)")
+    from cellbench.report import MEASUREMENT_FIGURES, MEASUREMENT_TABLES
+    for name in (*MEASUREMENT_FIGURES, *MEASUREMENT_TABLES):
+        sub.add_argument("--out-" + name.replace(".", "-").replace("_", "-"), dest="out_" + name.replace(".", "_"),
+                         help=f"where to write {name} (default: in --out)")
     sub = step("aggregate", cmd_aggregate, "all folds' tables, the cross-validated summaries and statistics")
     for option in ("--metrics", "--instance-metrics", "--object-metrics"):
         sub.add_argument(option, nargs="+", help="the per-fold tables (default: every architecture x fold)")

@@ -79,6 +79,25 @@ class Layout:
         return self._p("object_metrics", arch, f"fold{fold}.parquet")
 
     @property
+    def reference_cells(self) -> str:
+        return self._p("cells", "reference.parquet")
+
+    def fold_cells(self, arch, fold) -> str:
+        return self._p("cells", arch, f"fold{fold}.parquet")
+
+    @property
+    def cells(self) -> str:
+        return self._p("cells.parquet")
+
+    @property
+    def fidelity(self) -> str:
+        return self._p("fidelity.parquet")
+
+    @property
+    def cells_by_type(self) -> str:
+        return self._p("cells_by_type.parquet")
+
+    @property
     def metrics(self) -> str:
         return self._p("metrics.parquet")
 

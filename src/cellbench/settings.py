@@ -202,6 +202,12 @@ class EvaluateSettings(Section):
 
 
 @_settings
+class MeasureSettings(Section):
+    section: ClassVar[str] = "measure"
+    bin_width: int
+
+
+@_settings
 class ReportSettings(Section):
     section: ClassVar[str] = "report"
     overlay_samples: int
@@ -234,7 +240,7 @@ class Settings(Section):
 
     nested: ClassVar[dict[str, type[Section]]] = {
         "data": DataSettings, "split": SplitSettings, "augment": AugmentSettings, "train": TrainSettings,
-        "evaluate": EvaluateSettings, "report": ReportSettings, "infer": InferSettings}
+        "evaluate": EvaluateSettings, "measure": MeasureSettings, "report": ReportSettings, "infer": InferSettings}
     dataset: str
     results: str
     data: DataSettings
@@ -244,6 +250,7 @@ class Settings(Section):
     augment: AugmentSettings
     train: TrainSettings
     evaluate: EvaluateSettings
+    measure: MeasureSettings
     report: ReportSettings
     infer: InferSettings
 

@@ -20,6 +20,7 @@ rule infer:
             "classes",
             "class_priority",
             "infer",
+            "measure",
             data={"max_pixels": config["data"]["max_pixels"]},
             evaluate={"objects": config["evaluate"]["objects"]},
         ),

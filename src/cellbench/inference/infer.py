@@ -28,11 +28,13 @@ from cellbench.images import MAX_PIXELS, ImageReadError, read_image, write_png
 from cellbench.inference.ensemble import Windows
 from cellbench.inference.inputs import find_images  # noqa: F401  (re-exported: infer's entry points)
 from cellbench.inference.segment import Segmentation, load_models, segment
+from cellbench.measure.measure import inferred_cells
 from cellbench.provenance import record as provenance
 
 log = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.parquet"
+CELLS = "cells.parquet"
 RECORD = "inference.json"
 
 
@@ -123,7 +125,8 @@ def _write(folder: Path, final: Path, path: Path, image: np.ndarray, result: Seg
 
 def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows: Windows,
           object_spec: dict | None = None, device: str = "auto", save_probabilities: bool = False,
-          max_pixels: int | None = MAX_PIXELS, priority: list[str] | None = None) -> pd.DataFrame:
+          max_pixels: int | None = MAX_PIXELS, priority: list[str] | None = None, dataset: str = "",
+          bin_width: int = 25) -> pd.DataFrame:
     """Segment ``images`` with each model set (the fold ensemble of one architecture).
 
     Parameters
@@ -134,7 +137,8 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
         Per architecture, the fold checkpoints whose probabilities are averaged.
     out_dir:
         Written as a whole: <arch>/class_maps, <arch>/instances/<type>, <arch>/labelme, <arch>/overlays
-        (and <arch>/probabilities) per image, predictions.parquet and inference.json.
+        (and <arch>/probabilities) per image, predictions.parquet, cells.parquet (every object measured,
+        cellbench.measure) and inference.json.
     windows:
         Tiling and test-time augmentation.
     object_spec:
@@ -142,6 +146,8 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
     device, save_probabilities, max_pixels, priority:
         Where models run; whether probabilities are kept; the decoding limit; class_priority for the
         LabelMe shapes.
+    dataset, bin_width:
+        The cells table's dataset column and measure.bin_width.
 
     Returns
     -------
@@ -149,7 +155,7 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
     """
     check_images(images, max_pixels)
     out_dir = Path(out_dir)
-    rows = []
+    rows, cells = [], []
     with staged_dir(out_dir, [*images, *(c for s in model_sets for c in s.checkpoints)]) as stage:
         for model_set in model_sets:
             fold_models = load_models(list(model_set.checkpoints), device)
@@ -168,6 +174,8 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
                 result = segment(image, fold_models, windows, types, keep_probabilities=save_probabilities)
                 seconds = time.perf_counter() - started
                 _write(folder, out_dir / model_set.arch, path, image, result, save_probabilities, priority)
+                cells.append(inferred_cells(image, result.class_map, result.instances, classes, types, dataset,
+                                            model_set.arch, path.stem, bin_width))
                 rows.append({"image": str(path), "arch": model_set.arch, "height": image.shape[0],
                              "width": image.shape[1], "seconds": seconds, "models": len(fold_models),
                              "folds": ",".join(str(m.meta.get("fold")) for m in fold_models), "tta": windows.tta,
@@ -177,6 +185,7 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
                          result.entropy, result.disagreement)
         table = pd.DataFrame(rows)
         write_parquet(table, stage / PREDICTIONS)
+        write_parquet(pd.concat(cells, ignore_index=True), stage / CELLS)
         record = {"writer": WRITER, "images": [str(p) for p in images],
                   "models": {s.arch: [str(c) for c in s.checkpoints] for s in model_sets},
                   "windows": windows.__dict__, "provenance": provenance()}

@@ -4,3 +4,7 @@ workflow can declare them without importing matplotlib."""
 
 FIGURES = ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png", "overlays.png")
 TABLES = ("model_comparison.md", "model_comparison.html")
+# the measurement pages (report rule `report_measurements`, cellbench.report.measurements)
+MEASUREMENT_FIGURES = ("cell_features_by_type.png", "bland_altman.png")
+MEASUREMENT_TABLES = ("measurement_fidelity.md", "measurement_fidelity.html", "cell_features_by_type.md",
+                      "cell_features_by_type.html")
