@@ -70,12 +70,15 @@ def test_shape_equals_regionprops_for_every_shared_quantity():
         labels[disk((r, c), rng.integers(2, 8), shape=labels.shape)] = k
     table = shape_features(labels)
     skimage = regionprops_table(labels, properties=("label", "area", "perimeter_crofton", "solidity", "eccentricity",
-                                                    "feret_diameter_max", "axis_minor_length"))
+                                                    "feret_diameter_max", "axis_minor_length", "axis_major_length",
+                                                    "equivalent_diameter_area", "centroid"))
     present = table.index.to_numpy()
     np.testing.assert_array_equal(present, skimage["label"])
     for ours, theirs in (("area", "area"), ("perimeter", "perimeter_crofton"), ("solidity", "solidity"),
                          ("eccentricity", "eccentricity"), ("feret_diameter_max", "feret_diameter_max"),
-                         ("minor_axis_length", "axis_minor_length")):
+                         ("minor_axis_length", "axis_minor_length"), ("major_axis_length", "axis_major_length"),
+                         ("equivalent_diameter", "equivalent_diameter_area"), ("centroid_row", "centroid-0"),
+                         ("centroid_column", "centroid-1")):
         np.testing.assert_allclose(table[ours].to_numpy(), skimage[theirs])
 
 

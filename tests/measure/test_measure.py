@@ -2,14 +2,17 @@
 (perfect and degraded), their fidelity and the measurement report."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
+from cellbench import config
 from cellbench.cli import main
 from cellbench.errors import InputError
+from cellbench.evaluation.evaluate import evaluate_predictions
 from cellbench.fsutil import written_by_cellbench
 from cellbench.images import read_png, write_png
 from cellbench.measure.by_type import by_type
@@ -19,6 +22,7 @@ from cellbench.report import MEASUREMENT_FIGURES, MEASUREMENT_TABLES
 from cellbench.report.measurements import make_measurement_report
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
+EVALUATE = config.complete({"dataset": "demo", "classes": CLASSES})["evaluate"]
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +110,29 @@ def test_measure_command_refuses_mixed_options(tmp_path, capsys):
     status = main(["measure", "--config-json", overrides, "--reference", "--arch", "Unet"])
     assert status == 2
     assert "--reference measures the expert masks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("not a png", "cannot be read: it is not a PNG image"),
+    ("small", "has shape (5, 5), not the image's"),
+    ("class 7", "holds class 7; the classes are 0..2"),
+])
+def test_a_damaged_prediction_is_named_by_measure_and_evaluate(run, demo_data, tmp_path, damage, message):
+    root, splits, _ = run
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    samples = splits.loc[splits["fold"] == 0, "sample_id"].tolist()
+    for sample in samples:
+        write_png(read_png(root / "Perfect" / "0" / f"{sample}.png"), folder / f"{sample}.png")
+    target = folder / f"{samples[1]}.png"
+    if damage == "not a png":
+        target.write_bytes(b"GIF89a not an image")
+    elif damage == "small":
+        write_png(np.zeros((5, 5), np.uint8), target)
+    else:
+        write_png(np.full(read_png(target).shape, 7, np.uint8), target)
+    with pytest.raises(InputError, match=re.escape(message)) as caught:
+        predicted_cells(demo_data, folder, splits, 0, CLASSES, None, "demo", "X")
+    assert str(target) in str(caught.value)
+    with pytest.raises(InputError, match=re.escape(message)):
+        evaluate_predictions(demo_data, folder, splits, 0, CLASSES, EVALUATE, {"arch": "X"})

@@ -20,8 +20,8 @@ from cellbench.errors import InputError, InputProblem
 from cellbench.evaluation import object_metrics, semantic_metrics
 from cellbench.evaluation.boundary import diagonal
 from cellbench.evaluation.scope import resolve
-from cellbench.images import read_png
 from cellbench.inference import objects
+from cellbench.inference.outputs import read_prediction
 from cellbench.pool import submit, thread_pool
 
 log = logging.getLogger(__name__)
@@ -109,9 +109,9 @@ def evaluate_predictions(data_dir: Path, prediction_dir: Path, splits: pd.DataFr
     with thread_pool(threads) as pool:
         for sample_id in sample_ids:
             truth = data.class_map(sample_id)
-            prediction = read_png(prediction_dir / f"{sample_id}.png")
+            prediction = read_prediction(prediction_dir / f"{sample_id}.png", truth.shape, len(classes))
             truth_instances = data.instances(sample_id) if types else None
-            predicted = {name: read_png(path).astype(np.int32) for name in types
+            predicted = {name: read_prediction(path, truth.shape).astype(np.int32) for name in types
                          if (path := prediction_dir / "instances" / name / f"{sample_id}.png").is_file()}
             scores = score_image(truth, prediction, classes, settings, truth_instances, predicted, pool)
             semantic += [{"sample_id": sample_id, **row} for row in scores.semantic]

@@ -13,8 +13,8 @@ import pandas as pd
 from cellbench.dataset import Dataset
 from cellbench.errors import InputError, InputProblem
 from cellbench.evaluation.scope import resolve
-from cellbench.images import read_png
 from cellbench.inference import objects as object_maps
+from cellbench.inference.outputs import read_prediction
 from cellbench.measure.cells import matches, measure_objects, measured_types
 
 log = logging.getLogger(__name__)
@@ -106,13 +106,14 @@ def predicted_cells(data_dir: Path, prediction_dir: Path, splits: pd.DataFrame, 
         if not path.is_file():
             raise InputError([InputProblem(prediction_dir, f"has no prediction of {sample_id}",
                                            "run the predict step of this fold again")])
-        class_map = read_png(path)
+        reference = data.class_map(sample_id)
+        class_map = read_prediction(path, reference.shape, len(classes))
         predicted = {}
         for name, kind in types.items():
             saved = prediction_dir / "instances" / name / f"{sample_id}.png"
-            predicted[name] = (read_png(saved).astype(np.int32) if saved.is_file()
+            predicted[name] = (read_prediction(saved, reference.shape).astype(np.int32) if saved.is_file()
                                else object_maps.objects_of(class_map, kind))
-        truth = _truth_objects(data, sample_id, data.class_map(sample_id), types)
+        truth = _truth_objects(data, sample_id, reference, types)
         table = image_cells(data.image(sample_id), class_map, predicted, classes, types, bin_width, truth)
         tables.append(_lead(table, {"dataset": dataset, "source": arch, "fold": fold, "sample_id": sample_id,
                                     "cell_type": cell_types[sample_id]}))
