@@ -21,11 +21,10 @@ import yaml
 from cellbench import __version__
 from cellbench import config as configuration
 from cellbench.dataset import demo
-from cellbench.errors import ConfigError, InputError, InputProblem, OutputError, WeightsUnavailable
+from cellbench.errors import ConfigError, InputError, InputProblem, OutputError, Preempted, WeightsUnavailable
 from cellbench.formats import FORMATS
 from cellbench.layout import Layout
 from cellbench.settings import Settings
-from cellbench.training.resume import Preempted
 
 log = logging.getLogger("cellbench")
 
@@ -240,8 +239,9 @@ def cmd_measure_summary(args, settings: Settings):
                                                      for k in range(settings.split.folds))]
     cells = pd.concat([pd.read_parquet(_existing(p, "measure")) for p in paths], ignore_index=True)
     splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
+    architectures = args.architectures or (None if args.cells else list(settings.train.architectures))
     agreement = fidelity(cells, settings.evaluate.bootstrap_resamples, settings.evaluate.seed,
-                         splits["sample_id"].tolist())
+                         splits["sample_id"].tolist(), architectures)
     for table, given, default in ((cells, args.out_cells, "cells"), (agreement, args.out_fidelity, "fidelity"),
                                   (by_type(cells), args.out_by_type, "cells_by_type")):
         write_parquet(table, Path(given or getattr(layout, default)))
@@ -478,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
                "architecture's measurements and the features per cell type")
     sub.add_argument("--cells", nargs="+", help="the measure step's tables (default: the reference and every "
                                                 "architecture x fold)")
+    sub.add_argument("--architectures", nargs="+", help="the architectures compared (default: train.architectures, "
+                                                        "or those in the --cells tables)")
     for option in ("--splits", "--out-cells", "--out-fidelity", "--out-by-type"):
         sub.add_argument(option)
     sub = step("measure-report", cmd_measure_report, "violins and tables of the key features per cell type, "

@@ -52,3 +52,9 @@ class OutputError(Exception):
 
 class WeightsUnavailable(RuntimeError):
     """Pretrained weights were asked for but cannot be loaded (offline and not in the cache)."""
+
+
+class Preempted(Exception):
+    """Training stopped on a signal after saving a resumable state (cellbench.training.resume)."""
+
+    exit_status = 143  # 128 + SIGTERM, what a job killed by SIGTERM reports

@@ -117,8 +117,8 @@ def test_a_damaged_checkpoint_is_named(checkpoints, tmp_path):
 
 def test_cli_infer_writes_only_where_asked(images, checkpoints, tmp_path, capsys):
     out = tmp_path / "results" / "infer" / "smears"
-    settings = json.dumps({"classes": CLASSES, "class_priority": ["nucleus", "cytoplasm"],
-                           "data": {"max_pixels": 10**8},
+    settings = json.dumps({"dataset": "smears", "classes": CLASSES, "class_priority": ["nucleus", "cytoplasm"],
+                           "data": {"max_pixels": 10**8}, "measure": {"bin_width": 25},
                            "evaluate": {"objects": {"cell": {"classes": ["cytoplasm", "nucleus"],
                                                              "seed_class": "nucleus", "min_size": 10,
                                                              "fill_holes": True}}},
@@ -133,6 +133,8 @@ def test_cli_infer_writes_only_where_asked(images, checkpoints, tmp_path, capsys
     assert all(p.parts[:3] == ("results", "infer", "smears") for p in written)
     assert sorted(p.name for p in (out / "FPN" / "instances").iterdir()) == ["cell"]
     assert pd.read_parquet(out / "predictions.parquet")["models"].tolist() == [2]
+    cells = pd.read_parquet(out / "cells.parquet")
+    assert set(cells["dataset"]) <= {"smears"} and set(cells["sample_id"]) <= {"scan16"}
     status = cli.main(["infer", "--settings", settings, "--images", str(tmp_path / "nothing*.png"),
                        "--checkpoints", *map(str, checkpoints), "--out", str(tmp_path / "other")])
     assert status == 2 and "names no image file" in capsys.readouterr().err

@@ -80,3 +80,10 @@ def test_by_type_gives_percentiles_mean_and_sd_per_cell_type_and_overall():
     lymphocytes = table.loc[("reference", "lymphocyte", "cell_area")]
     assert lymphocytes["n"] == 2 and lymphocytes["mean"] == pytest.approx(150)
     assert ("B", "monocyte", "cell_area") not in table.index
+
+
+def test_an_architecture_that_found_nothing_is_compared_by_its_counts():
+    table = fidelity(_cells(), resamples=100, seed=0, sample_ids=["s1", "s2"], sources=["A", "Empty"])
+    empty = table[table["source"] == "Empty"].set_index("feature")
+    assert list(empty.index) == [COUNT]
+    assert empty.loc[COUNT, "bias"] == pytest.approx(-1.5) and empty.loc[COUNT, "n_pairs"] == 2

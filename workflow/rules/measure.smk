@@ -72,8 +72,10 @@ rule measure_summary:
                 "seed": config["evaluate"]["seed"],
             },
         ),
+        architectures=ARCHS,
     shell:
         "python -m cellbench measure-summary --settings {params.settings:q} --cells {input.cells:q} "
+        "--architectures {params.architectures:q} "
         "--splits {input.splits:q} --out-cells {output.cells:q} --out-fidelity {output.fidelity:q} "
         "--out-by-type {output.by_type:q} > {log:q} 2>&1"
 

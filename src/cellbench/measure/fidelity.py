@@ -95,14 +95,15 @@ def agreement_table(predicted: np.ndarray, reference: np.ndarray, groups: np.nda
     return out
 
 
-def fidelity(cells: pd.DataFrame, resamples: int = 2000, seed: int = 0,
-             sample_ids: list[str] | None = None) -> pd.DataFrame:
+def fidelity(cells: pd.DataFrame, resamples: int = 2000, seed: int = 0, sample_ids: list[str] | None = None,
+             sources: list[str] | None = None) -> pd.DataFrame:
     """The fidelity table: one row per architecture x object type x feature (and object_count), each
-    feature's architectures ranked by CCC (1 = most concordant with the expert)."""
+    feature's architectures ranked by CCC (1 = most concordant with the expert). ``sources``: the
+    architectures to compare (default: those with rows; one that found no object still has its counts)."""
     rng = np.random.default_rng(seed)
     features = feature_columns(cells)
     rows = []
-    sources = sorted(set(cells["source"]) - {REFERENCE})
+    sources = sorted(set(sources) if sources is not None else set(cells["source"]) - {REFERENCE})
     for source in sources:
         predicted, reference = matched_pairs(cells, source)
         for object_type in sorted(set(cells.loc[cells["source"] == REFERENCE, "object_type"])):

@@ -21,12 +21,6 @@ RESUME_FILE = "resume.pt"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # SLURM: TERM before the kill, USR1 with --signal
 
 
-class Preempted(Exception):
-    """Training stopped on a signal after saving a resumable state."""
-
-    exit_status = 143  # 128 + SIGTERM, what a job killed by SIGTERM reports
-
-
 class StopRequests:
     """While active, a stop signal only sets ``requested``; the training loop checks it between steps."""
 

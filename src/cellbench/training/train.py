@@ -32,7 +32,7 @@ from cellbench.classmaps import IGNORE_INDEX
 from cellbench.dataset import Dataset
 from cellbench.dataset.split import inner_holdout
 from cellbench.device import autocast, normalise, resolve_device
-from cellbench.errors import ConfigError
+from cellbench.errors import ConfigError, Preempted
 from cellbench.evaluation import semantic_metrics
 from cellbench.fsutil import write_parquet
 from cellbench.inference.ensemble import FoldModel, Windows
@@ -264,7 +264,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
     -------
     The history table.
 
-    On a stop signal the run saves its state and raises resume.Preempted; called again on the same
+    On a stop signal the run saves its state and raises errors.Preempted; called again on the same
     inputs, it continues from there and ends as an uninterrupted run would.
     """
     if not isinstance(settings, Settings):
@@ -344,14 +344,14 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
             progress.loss_sum += float(loss_sum)
             progress.train_seconds += time.perf_counter() - started
             if stop.requested:
-                raise resume.Preempted(f"stopped at epoch {progress.epoch} step {progress.step}; "
+                raise Preempted(f"stopped at epoch {progress.epoch} step {progress.step}; "
                                        f"state saved to {save_resumable()}")
             epoch_end()
             if time.monotonic() - last_save > 60 * train_settings.resume_every_minutes or stop.requested:
                 save_resumable()
                 last_save = time.monotonic()
             if stop.requested:
-                raise resume.Preempted(f"stopped after epoch {progress.epoch - 1}; state saved")
+                raise Preempted(f"stopped after epoch {progress.epoch - 1}; state saved")
     if not progress.history:
         raise RuntimeError("no epoch finished")
     if plan.selection == "last":
