@@ -72,14 +72,18 @@ def test_fidelity_pairs_matched_cells_counts_every_image_and_ranks_by_ccc():
 
 
 def test_by_type_gives_percentiles_mean_and_sd_per_cell_type_and_overall():
-    table = by_type(_cells()).set_index(["source", "cell_type", "feature"])
-    overall = table.loc[("reference", "all", "cell_area")]
+    table = by_type(_cells()).set_index(["source", "subset", "cell_type", "feature"])
+    overall = table.loc[("reference", "all", "all", "cell_area")]
     assert overall["n"] == 3 and overall["mean"] == pytest.approx(200)
     assert overall["sd"] == pytest.approx(100)
     assert overall["p50"] == pytest.approx(200) and overall["p2"] == pytest.approx(np.percentile([100, 200, 300], 2))
-    lymphocytes = table.loc[("reference", "lymphocyte", "cell_area")]
+    lymphocytes = table.loc[("reference", "all", "lymphocyte", "cell_area")]
     assert lymphocytes["n"] == 2 and lymphocytes["mean"] == pytest.approx(150)
-    assert ("B", "monocyte", "cell_area") not in table.index
+    assert ("B", "all", "monocyte", "cell_area") not in table.index
+    # B's false detection (area 50) counts among all its objects, not among the matched ones
+    assert table.loc[("B", "all", "all", "cell_area"), "mean"] == pytest.approx(120)
+    assert table.loc[("B", "matched", "all", "cell_area"), "mean"] == pytest.approx(190)
+    assert ("reference", "matched", "all", "cell_area") not in table.index
 
 
 def test_an_architecture_that_found_nothing_is_compared_by_its_counts():

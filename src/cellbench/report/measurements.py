@@ -58,8 +58,11 @@ def _sources(cells: pd.DataFrame) -> list[str]:
 
 
 def plot_violins(cells: pd.DataFrame, features: list[str], path: Path) -> None:
-    """One panel per key feature: a violin per cell type and source (reference first), medians marked."""
+    """One panel per key feature: a violin per cell type and source (reference first), medians marked.
+    Architectures show their cells matched to an expert cell, so the distributions compare like with
+    like (false detections are in the fidelity table's object count and in cells_by_type)."""
     sources = _sources(cells)
+    cells = cells[(cells["source"] == REFERENCE) | cells["reference_id"].notna()]
     types = sorted(cells["cell_type"].dropna().astype(str).unique()) or [ALL]
     fig, axes = plt.subplots(len(features), 1, figsize=(max(6, 1.3 * len(types) * len(sources) / 2 + 2),
                                                           2.8 * len(features)), squeeze=False)
@@ -84,7 +87,8 @@ def plot_violins(cells: pd.DataFrame, features: list[str], path: Path) -> None:
         ax.set_ylabel(label(feature), fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     handles = [plt.Rectangle((0, 0), 1, 1, color=PALETTE[j % len(PALETTE)], alpha=0.6) for j in range(len(sources))]
-    axes[0, 0].legend(handles, ["expert (reference)", *sources[1:]], fontsize=8, ncol=len(sources),
+    axes[0, 0].legend(handles, ["expert (reference)", *(f"{s} (matched cells)" for s in sources[1:])], fontsize=8,
+                      ncol=len(sources),
                       loc="lower center", bbox_to_anchor=(0.5, 1.02), frameon=False)
     axes[-1, 0].set_xlabel("cell type (dots: medians)")
     fig.tight_layout()
@@ -125,7 +129,7 @@ def plot_bland_altman(cells: pd.DataFrame, features: list[str], fidelity: pd.Dat
             ax.tick_params(labelsize=7)
     if not archs:
         axes[0, 0].set_axis_off()
-    title = "Bland–Altman: matched cells (IoU ≥ 0.5), solid: bias, dashed: 95 % limits of agreement"
+    title = "Bland–Altman, matched cells (IoU ≥ 0.5)\nsolid: bias, dashed: 95 % limits of agreement"
     if optimistic:
         title += "\nOPTIMISTIC: epoch selected on the scored fold"
     fig.suptitle(title, fontsize=9, color="firebrick" if optimistic else "black")
@@ -160,10 +164,11 @@ def type_table(by_type: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     chosen = by_type[by_type["feature"].isin(features)].copy()
     order = {f: i for i, f in enumerate(features)}
     chosen = chosen.assign(_feature=chosen["feature"].map(order), _expert=chosen["source"] != REFERENCE)
-    chosen = chosen.sort_values(["_feature", "cell_type", "_expert", "source"], kind="stable")
+    chosen = chosen.sort_values(["_feature", "cell_type", "_expert", "source", "subset"], kind="stable")
     chosen["source"] = chosen["source"].replace({REFERENCE: "expert (reference)"})
     chosen["feature"] = chosen["feature"].map(label)
-    return chosen[["feature", "cell_type", "source", "n", "p2", "p50", "p98", "mean", "sd"]]
+    chosen["objects"] = chosen["subset"].replace({"all": "all", "matched": "matched to expert"})
+    return chosen[["feature", "cell_type", "source", "objects", "n", "p2", "p50", "p98", "mean", "sd"]]
 
 
 def make_measurement_report(cells: pd.DataFrame, fidelity: pd.DataFrame, by_type: pd.DataFrame,
@@ -187,7 +192,8 @@ def make_measurement_report(cells: pd.DataFrame, fidelity: pd.DataFrame, by_type
                      "that feature. 'objects per image' compares the counts of every image.")]
         types = [(f"Key features per cell type{caution}", type_table(by_type, features),
                   "P2, P50, P98 (numpy's linear percentiles), mean and SD (n - 1) over every object of the "
-                  "expert masks and of each architecture's out-of-fold predictions (matched or not); "
+                  "expert masks and of each architecture's out-of-fold predictions: all its objects (false "
+                  "detections included) and those matched to an expert cell; "
                   "definitions in docs/measurements.md; every feature is in cells_by_type.parquet.")]
         for name, parts in (("measurement_fidelity", sections), ("cell_features_by_type", types)):
             (stage / f"{name}.md").write_text("\n".join(_markdown(*p) for p in parts) + f"\n{HTML_MARK}\n")
