@@ -17,7 +17,8 @@ from helpers import REPO
 pytestmark = pytest.mark.slurm
 
 BIN = Path(sys.executable).parent
-LOCAL_RULES = {"all", "demo_dataset", "validate", "run_info", "split", "aggregate", "report", "export_labelme"}
+LOCAL_RULES = {"all", "demo_dataset", "validate", "run_info", "split", "aggregate", "report", "export_labelme",
+               "measure_summary", "report_measurements"}
 
 
 def partition() -> str | None:
@@ -70,7 +71,8 @@ def test_demo_runs_through_slurm_and_equals_a_local_run(tmp_path):
     rule_of = {job: rule for rule, job in re.findall(r"^(?:local)?rule (\w+):\n(?:[ \t].*\n)*?\s+jobid: (\d+)$",
                                                      output, re.M)}
     ran_on_slurm = sorted(rule_of[job] for job in submitted)
-    assert ran_on_slurm == sorted(["ingest", "augment"] + ["train", "predict", "evaluate"] * 2), output[-3000:]
+    assert ran_on_slurm == sorted(["ingest", "augment", "measure_reference"]
+                                  + ["train", "predict", "evaluate", "measure"] * 2), output[-3000:]
     ran_locally = {rule for job, rule in rule_of.items() if job not in submitted}
     assert ran_locally <= LOCAL_RULES and {"validate", "split", "aggregate", "report"} <= ran_locally
     queue = subprocess.run(["squeue", "-h", "-t", "all", "-o", "%i %j %T %P"], capture_output=True, text=True).stdout
@@ -79,7 +81,7 @@ def test_demo_runs_through_slurm_and_equals_a_local_run(tmp_path):
     print("\n".join(f"{rule_of[job]:>9} (snakemake job {job}) -> SLURM job {sid} {states[sid]}"
                     for job, sid in submitted.items()))
 
-    for table in ("metrics.parquet", "instance_metrics.parquet", "summary.parquet"):
+    for table in ("metrics.parquet", "instance_metrics.parquet", "summary.parquet", "cells.parquet"):
         ours = pd.read_parquet(cluster / "results" / "slurmdemo" / table)
         theirs = pd.read_parquet(local / "results" / "slurmdemo" / table)
         pd.testing.assert_frame_equal(ours, theirs)
