@@ -179,6 +179,7 @@ class TrainSettings(Section):
     monitor_scored_fold: bool
     early_stopping_patience: int | None
     dice_weight: float
+    target: str
     seed: int
     device: str
     amp: bool

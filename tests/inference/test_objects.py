@@ -106,3 +106,14 @@ def test_whole_slides_split_cells_one_object_at_a_time_like_the_whole_image(monk
     boxed = predicted_objects(class_map, [1, 2], [2])
     assert whole.max() == boxed.max() > 20 and np.array_equal(whole > 0, boxed > 0)
     assert (whole == boxed).mean() > 0.999
+
+
+def test_border_output_parts_touching_objects_without_seeds():
+    class_map = np.zeros((12, 20), np.uint8)
+    class_map[2:10, 2:18] = 1
+    assert predicted_objects(class_map, [1]).max() == 1  # classes alone: one blob
+    class_map[2:10, 9:11] = 2  # the border output of a boundary-target model
+    nuclei = predicted_objects(class_map, [1], border=2)
+    assert nuclei.max() == 2 and nuclei[5, 3] != nuclei[5, 16]
+    assert (nuclei > 0).sum() == 8 * 16  # the border pixels are given to the objects they separate
+    assert nuclei[5, 9] == nuclei[5, 3] and nuclei[5, 10] == nuclei[5, 16]

@@ -27,3 +27,25 @@ def test_right_angles_are_exact_and_masks_stay_labels():
 @pytest.mark.parametrize("rotations, flip, n", [(1, False, 1), (4, False, 4), (8, True, 16)])
 def test_variant_counts(rotations, flip, n):
     assert len(augment.variant_specs(rotations, flip)) == n
+
+
+def test_variants_carry_instance_maps_one_id_per_connected_piece(demo_data, tmp_path):
+    from skimage.measure import label
+
+    from cellbench.dataset import Dataset
+    from cellbench.training.variants import VariantStore
+
+    augment.augment(demo_data, tmp_path / "aug", rotations=4, flip=True)
+    store = VariantStore(tmp_path / "aug")
+    data = Dataset(demo_data)
+    first = data.ids[0]
+    rows = store.variants_of([first])
+    original = data.instances(first)
+    assert np.array_equal(store.instances(int(rows[0])) > 0, original > 0)  # the 0-degree variant
+    assert store.instances(int(rows[0])).max() == label(original, background=0, connectivity=1).max()
+    for row in rows:
+        pieces = store.instances(int(row))
+        _, mask = store.get(int(row))
+        assert pieces.shape == mask.shape and pieces.dtype == np.int32
+        assert np.array_equal(label(pieces, background=0, connectivity=1), pieces)  # each id one piece
+        assert not (pieces[mask == 0] > 0).any()  # no instance on background

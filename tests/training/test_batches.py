@@ -25,11 +25,13 @@ def ragged_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("ragged")
     rows = []
     for name, (h, w) in {"wide": (40, 90), "small": (20, 30)}.items():
-        for sub in ("images", "masks"):
+        for sub in ("images", "masks", "instances"):
             (root / "data" / sub).mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.full((h, w, 3), 100, np.uint8)).save(root / "data" / "images" / f"{name}.png")
         Image.fromarray(np.ones((h, w), np.uint8)).save(root / "data" / "masks" / f"{name}.png")
-        rows.append({"sample_id": name, "image": f"images/{name}.png", "mask": f"masks/{name}.png"})
+        Image.fromarray(np.ones((h, w), np.uint16)).save(root / "data" / "instances" / f"{name}.png")
+        rows.append({"sample_id": name, "image": f"images/{name}.png", "mask": f"masks/{name}.png",
+                     "instances": f"instances/{name}.png"})
     pd.DataFrame(rows).to_parquet(root / "data" / "manifest.parquet")
     augment.augment(root / "data", root / "augmented", rotations=1, flip=False)
     return VariantStore(root / "augmented")

@@ -270,3 +270,26 @@ def test_early_stopping_needs_an_honest_signal(prepared, demo_data, demo_raw, tm
     config = make_config(demo_raw, train={**TINY, "early_stopping_patience": 2})
     with pytest.raises(ConfigError, match="selection: inner"):
         train.train_fold(config, "Unet", 0, demo_data, root / "augmented", root / "splits.parquet", tmp_path / "m")
+
+
+def test_boundary_target_trains_one_more_output_and_predicts_the_dataset_classes(prepared, demo_data, demo_raw,
+                                                                                  tmp_path):
+    from cellbench.dataset import Dataset
+    from cellbench.inference.ensemble import FoldModel, Windows
+    from cellbench.inference.objects import object_types
+    from cellbench.inference.segment import segment
+
+    root, splits = prepared
+    config = make_config(demo_raw, classes=["background", "cytoplasm", "nucleus"],
+                         train={"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "crop_size": 64,
+                                "target": "boundary", "monitor_scored_fold": False})
+    train.train_fold(config, "Unet", 0, demo_data, root / "augmented", root / "splits.parquet", tmp_path / "m")
+    model = FoldModel.load(tmp_path / "m" / "model.pt", torch.device("cpu"))
+    assert model.meta["target"] == "boundary" and model.outputs[-1] == "border"
+    assert model.net.segmentation_head[0].out_channels == 4
+    sample = Dataset.fold_ids(splits, 0)[0]
+    types = object_types(model.classes, {"nucleus": {"classes": ["nucleus"]}})
+    result = segment(Dataset(demo_data).image(sample), [model], Windows(tile_size=None), types,
+                     keep_probabilities=True)
+    assert result.class_map.max() < 3 and result.probabilities.shape[0] == 4
+    assert result.instances["nucleus"].shape == result.class_map.shape

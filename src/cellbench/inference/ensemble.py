@@ -21,7 +21,7 @@ from monai.inferers import sliding_window_inference
 
 from cellbench.device import autocast, normalise_planar
 from cellbench.inference import tta as tta_transforms
-from cellbench.training import models
+from cellbench.training import models, targets
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,11 @@ class FoldModel:
     @property
     def classes(self) -> list[str]:
         return list(self.meta["classes"])
+
+    @property
+    def outputs(self) -> list[str]:
+        """The model's output channels: its classes, plus "border" when trained on touching borders."""
+        return targets.outputs(self.classes, self.meta.get("target", "classes"))
 
     @property
     def divisor(self) -> int:
@@ -144,9 +149,9 @@ def blocks(height: int, width: int, block: int, margin: int):
 def predict_blocks(image: np.ndarray, fold_models: list[FoldModel], windows: Windows, device: torch.device):
     """Yield ((top, bottom, left, right), block) over the image, block a (2C, h, w) float32 CPU tensor:
     the mean softmax over models and transforms, then the models' argmax votes (see probabilities)."""
-    classes = fold_models[0].classes
-    if any(m.classes != classes for m in fold_models):
-        raise ValueError("the models of an ensemble must predict the same classes")
+    outputs = fold_models[0].outputs
+    if any(m.outputs != outputs for m in fold_models):
+        raise ValueError("the models of an ensemble must predict the same classes (and the same target)")
     divisor = max(m.divisor for m in fold_models)
     predictor = _Predictor(fold_models, windows, device)
     height, width = image.shape[:2]
@@ -154,7 +159,7 @@ def predict_blocks(image: np.ndarray, fold_models: list[FoldModel], windows: Win
     for (top, bottom, left, right), (o_top, o_bottom, o_left, o_right) in blocks(height, width, windows.block_size,
                                                                                    margin):
         part = image[o_top:o_bottom, o_left:o_right]
-        stitch = _stitch_device(device, part.shape[0] * part.shape[1], len(classes))
+        stitch = _stitch_device(device, part.shape[0] * part.shape[1], len(outputs))
         out = _block_probabilities(part, predictor, windows, divisor, device, stitch)
         yield (top, bottom, left, right), out[:, top - o_top:bottom - o_top, left - o_left:right - o_left].cpu()
 
@@ -179,7 +184,7 @@ def probabilities(image: np.ndarray, fold_models: list[FoldModel], windows: Wind
     -------
     Probabilities: the mean (C, H, W) and the share of models voting for each class, float32 on the CPU.
     """
-    n = len(fold_models[0].classes)
+    n = len(fold_models[0].outputs)
     mean = np.empty((n, *image.shape[:2]), np.float32)
     votes = np.empty_like(mean)
     for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, device):

@@ -4,7 +4,9 @@ An object type is a set of classes (cell = cytoplasm + nucleus). Truth objects a
 instances restricted to those classes. Predicted objects are connected components of the type's
 classes; when a seed class is given (nuclei for cells), touching cells are separated by a
 watershed of the distance map seeded by the predicted nuclei, and a component without any
-nucleus stays one object.
+nucleus stays one object. A model trained on touching borders (train.target: boundary) marks where
+objects meet: its objects are flooded from the connected interiors (the type's classes without the
+border) over the border pixels, by the same watershed.
 """
 
 from __future__ import annotations
@@ -31,16 +33,25 @@ def truth_objects(class_map: np.ndarray, instance_map: np.ndarray, members: list
 
 
 def predicted_objects(class_map: np.ndarray, members: list[int], seeds: list[int] | None = None,
-                      connectivity: int = 1, min_size: int = 0, fill_holes: bool = False) -> np.ndarray:
+                      connectivity: int = 1, min_size: int = 0, fill_holes: bool = False,
+                      border: int | None = None) -> np.ndarray:
     """Instance map (int32, 1..N) of one object type in a predicted class map, post-processed (holes
-    of each object filled, then objects smaller than ``min_size`` pixels dropped)."""
-    return post_process(_components(class_map, members, seeds, connectivity), min_size, fill_holes)
+    of each object filled, then objects smaller than ``min_size`` pixels dropped). ``border``: the
+    index of the touching-border output in ``class_map`` (the map of a boundary-target model's
+    outputs); the objects then grow from their interiors and ``seeds`` are not needed."""
+    if border is None:
+        region = in_classes(class_map, members)
+        marks = in_classes(class_map, seeds) & region if seeds and not set(seeds) >= set(members) else None
+    else:
+        interior = in_classes(class_map, members)
+        region, marks = interior | (class_map == border), interior
+    return post_process(_components(region, marks, connectivity), min_size, fill_holes)
 
 
-def objects_of(class_map: np.ndarray, kind: dict) -> np.ndarray:
+def objects_of(class_map: np.ndarray, kind: dict, border: int | None = None) -> np.ndarray:
     """The predicted objects of one object type as cellbench.evaluation.scope's object_indices gives it."""
     return predicted_objects(class_map, kind["classes"], kind["seeds"], min_size=kind.get("min_size", 0),
-                             fill_holes=kind.get("fill_holes", False))
+                             fill_holes=kind.get("fill_holes", False), border=border)
 
 
 def post_process(instances: np.ndarray, min_size: int = 0, fill_holes: bool = False) -> np.ndarray:
@@ -65,12 +76,13 @@ def post_process(instances: np.ndarray, min_size: int = 0, fill_holes: bool = Fa
 WHOLE_IMAGE_WATERSHED_PIXELS = 4096 * 4096  # above: one object at a time, so memory stays bounded
 
 
-def _components(class_map: np.ndarray, members: list[int], seeds: list[int] | None, connectivity: int) -> np.ndarray:
-    region = in_classes(class_map, members)
+def _components(region: np.ndarray, marks: np.ndarray | None, connectivity: int) -> np.ndarray:
+    """Connected components of ``region``; with ``marks`` (a part of it), each component holding marks
+    is split among them by a watershed of its distance map seeded by their connected pieces."""
     components = _label(region, connectivity)
-    if not seeds or set(seeds) >= set(members):
+    if marks is None:
         return components
-    markers = _label(in_classes(class_map, seeds) & region, connectivity)
+    markers = _label(marks, connectivity)
     n_markers = int(markers.max(initial=0))
     seeded = np.zeros(int(components.max(initial=0)) + 1, bool)
     seeded[components[markers > 0]] = True

@@ -44,12 +44,22 @@ def _device_of(fold_models: list[FoldModel]) -> torch.device:
     return torch.device("cpu") if weight is None else weight.device
 
 
+def _choices(mean: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(output chosen per pixel, class chosen per pixel): the argmax over the model's outputs, and for
+    a touching-border pixel (output index n_classes) its most likely foreground class instead."""
+    chosen = mean.argmax(0)
+    if mean.shape[0] == n_classes:
+        return chosen, chosen
+    foreground = mean[1:n_classes].argmax(0) + 1
+    return chosen, torch.where(chosen == n_classes, foreground, chosen)
+
+
 def class_map(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = DEFAULT_WINDOWS) -> np.ndarray:
     """uint8 (H, W) class indices: the argmax of the models' mean probabilities."""
     out = np.empty(image.shape[:2], np.uint8)
-    n = len(fold_models[0].classes)
+    n, outputs = len(fold_models[0].classes), len(fold_models[0].outputs)
     for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, _device_of(fold_models)):
-        out[top:bottom, left:right] = block[:n].argmax(0).to(torch.uint8).numpy()
+        out[top:bottom, left:right] = _choices(block[:outputs], n)[1].to(torch.uint8).numpy()
     return out
 
 
@@ -70,27 +80,32 @@ def segment(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = 
         name -> {classes, seeds, min_size, fill_holes} in class indices
         (cellbench.evaluation.scope.resolve(...).object_indices()); None: no instance maps.
     keep_probabilities:
-        Also return the averaged probabilities (float16, C x H x W).
+        Also return the averaged probabilities (float16, C x H x W; C counts the model's outputs, so a
+        model trained on touching borders adds the border channel last).
 
     Returns
     -------
     Segmentation.
     """
     classes = fold_models[0].classes
-    n = len(classes)
+    n = len(fold_models[0].outputs)
+    border = len(classes) if n > len(classes) else None
     height, width = image.shape[:2]
     class_out = np.empty((height, width), np.uint8)
+    output_map = np.empty((height, width), np.uint8) if border is not None else class_out
     probabilities = np.empty((n, height, width), np.float16) if keep_probabilities else None
     entropy = disagreement = 0.0
     for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, _device_of(fold_models)):
         mean, votes = block[:n], block[n:]
-        chosen = mean.argmax(0)
-        class_out[top:bottom, left:right] = chosen.to(torch.uint8).numpy()
+        chosen, chosen_class = _choices(mean, len(classes))
+        class_out[top:bottom, left:right] = chosen_class.to(torch.uint8).numpy()
+        if border is not None:
+            output_map[top:bottom, left:right] = chosen.to(torch.uint8).numpy()
         entropy += float(-(mean * torch.log(mean.clamp_min(1e-12))).sum())
         disagreement += float((1.0 - votes.gather(0, chosen[None])).clamp_min(0).sum())
         if probabilities is not None:
             probabilities[:, top:bottom, left:right] = mean.numpy()
     pixels = max(height * width, 1)
-    instances = {name: objects.objects_of(class_out, kind) for name, kind in (object_types or {}).items()}
+    instances = {name: objects.objects_of(output_map, kind, border) for name, kind in (object_types or {}).items()}
     return Segmentation(classes, class_out, instances, probabilities,
                         entropy / pixels / math.log(n) if n > 1 else 0.0, disagreement / pixels)

@@ -7,6 +7,9 @@ Python per image. Variants of different sizes are padded to the largest, the pad
 ignore in the masks, and crops are drawn inside each variant. When the data do not fit in memory
 (``in_memory`` false, or auto and too large) crops are read from the memory-mapped store.
 
+With a touching-border target (cellbench.training.targets) the masks carry the border class,
+derived from each variant's instance map as it is loaded.
+
 Which variant and which crop a batch holds depends only on (seed, epoch, step), so an
 interrupted epoch can be resumed at any step with the same batches.
 """
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 
 from cellbench.classmaps import IGNORE_INDEX
+from cellbench.training.targets import with_border
 from cellbench.training.variants import VariantStore
 
 
@@ -43,8 +47,9 @@ class CropBatches:
     """Batches of random ``crop_size`` crops of the variants in ``rows``, on ``device``."""
 
     def __init__(self, store: VariantStore, rows: np.ndarray, crop_size: int, batch_size: int, seed: int,
-                 device: torch.device, in_memory: bool | str = "auto"):
+                 device: torch.device, in_memory: bool | str = "auto", border_index: int | None = None):
         self.store, self.rows = store, np.asarray(rows)
+        self.border_index = border_index
         self.crop_size, self.batch_size, self.seed, self.device = crop_size, batch_size, seed, device
         shapes = np.array([store.shape(int(r)) for r in self.rows])
         self.heights, self.widths = shapes[:, 0], shapes[:, 1]
@@ -64,12 +69,19 @@ class CropBatches:
         images = torch.zeros((len(self.rows), height, width, 3), dtype=torch.uint8)
         masks = torch.full((len(self.rows), height, width), IGNORE_INDEX, dtype=torch.uint8)
         for i, row in enumerate(self.rows):
-            image, mask = self.store.get(int(row))
+            image, mask = self._variant(int(row))
             images[i, : image.shape[0], : image.shape[1]] = torch.from_numpy(np.array(image))
             masks[i, : mask.shape[0], : mask.shape[1]] = torch.from_numpy(np.array(mask))
         if self.device.type == "cuda":
             return images.to(self.device), masks.to(self.device)
         return images, masks
+
+    def _variant(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image and training mask of one variant (with the border class when it is a target)."""
+        image, mask = self.store.get(row)
+        if self.border_index is None:
+            return image, mask
+        return image, with_border(mask, self.store.instances(row), self.border_index)
 
     def plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The epoch's variant order and each variant's crop corner (top, left)."""
@@ -103,7 +115,7 @@ class CropBatches:
             return self._images[index, ys, xs], self._masks[index, ys, xs].long()
         images, masks = [], []
         for i, top, left in zip(chosen.tolist(), tops.tolist(), lefts.tolist(), strict=True):
-            image, mask = _pad_to(*self.store.get(int(self.rows[i])), self.crop_size)
+            image, mask = _pad_to(*self._variant(int(self.rows[i])), self.crop_size)
             images.append(image[top:top + self.crop_size, left:left + self.crop_size])
             masks.append(mask[top:top + self.crop_size, left:left + self.crop_size])
         pin = self.device.type == "cuda"

@@ -38,7 +38,7 @@ from cellbench.fsutil import write_parquet
 from cellbench.inference.ensemble import FoldModel, Windows
 from cellbench.inference.segment import class_map
 from cellbench.settings import NOT_MODEL_SETTINGS, Settings, TrainSettings
-from cellbench.training import models, resume
+from cellbench.training import models, resume, targets
 from cellbench.training.batches import CropBatches
 from cellbench.training.variants import VariantStore
 
@@ -146,6 +146,7 @@ def configure_determinism(deterministic: bool) -> None:
 
 def check_settings(settings: TrainSettings) -> None:
     """Combinations that cannot be honest or cannot work, refused before any work."""
+    targets.check_target(settings.target)
     if settings.early_stopping_patience is not None and settings.selection == "last":
         raise ConfigError("train.early_stopping_patience needs a validation signal that is not the scored fold: "
                           "set train.selection: inner (or early_stopping_patience: null)")
@@ -283,8 +284,10 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
                      seed)
     store = VariantStore(augmented_dir)
     rows = store.variants_of(plan.train_ids)
+    outputs = targets.outputs(classes, train_settings.target)
+    border = len(classes) if len(outputs) > len(classes) else None
     batches = CropBatches(store, rows, train_settings.crop_size, train_settings.batch_size, seed, device,
-                          train_settings.in_memory)
+                          train_settings.in_memory, border_index=border)
     data = Dataset(data_dir)
     deciding = scoring_set(data, plan.deciding_ids)
     monitored = (scoring_set(data, plan.scored_ids)
@@ -292,7 +295,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
     mean, std = channel_stats(data, plan.train_ids)
     steps = len(batches) if train_settings.steps_per_epoch is None else min(len(batches),
                                                                              train_settings.steps_per_epoch)
-    trainer = TrainingStep(arch, train_settings, len(classes), device, train_settings.epochs * steps)
+    trainer = TrainingStep(arch, train_settings, len(outputs), device, train_settings.epochs * steps)
     divisor = models.size_divisor(trainer.model)
     if train_settings.crop_size % divisor:
         raise ConfigError(f"train.crop_size {train_settings.crop_size} is not a multiple of {divisor} "
@@ -302,7 +305,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
     model_settings = {k: v for k, v in train_settings.sent().items() if k not in NOT_MODEL_SETTINGS}
     meta = {
         "arch": arch, "encoder": train_settings.encoder, "encoder_weights": train_settings.encoder_weights,
-        "classes": classes, "in_channels": 3, "mean": mean, "std": std,
+        "classes": classes, "target": train_settings.target, "in_channels": 3, "mean": mean, "std": std,
         "crop_size": train_settings.crop_size, "size_divisor": divisor, "fold": fold, "seed": seed,
         "dataset": settings.dataset, "selection": plan.selection, "protocol": protocol_label(plan.selection),
         "train_samples": plan.train_ids, "inner_samples": plan.inner_ids,
@@ -397,7 +400,8 @@ class _EpochEnd:
         if not scored:
             return float("nan"), {name: float("nan") for name in self.classes[1:]}
         model = FoldModel(self.trainer.model, {"classes": self.classes, "mean": self.mean, "std": self.std,
-                                               "size_divisor": self.divisor})
+                                               "size_divisor": self.divisor,
+                                               "target": self.settings.train.target})
         windows = Windows(amp=self.settings.train.amp)
         pairs = [(mask, class_map(image, [model], windows)) for _, image, mask in scored]
         return semantic_metrics.foreground_dice(pairs, self.classes)

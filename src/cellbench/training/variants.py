@@ -1,6 +1,6 @@
 """Reading the augmented variants written by cellbench.augment, memory-mapped.
 
-A training job maps the two flat files once and reads exactly the variants of its fold's training
+A training job maps the flat files once and reads exactly the variants of its fold's training
 samples, without decoding any image.
 """
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from cellbench.errors import InputError, InputProblem
 
 
 class VariantStore:
@@ -25,9 +27,11 @@ class VariantStore:
     def _open(self) -> None:
         self._images = np.memmap(self.folder / "images.u8", dtype=np.uint8, mode="r")
         self._masks = np.memmap(self.folder / "masks.u8", dtype=np.uint8, mode="r")
+        instances = self.folder / "instances.i32"
+        self._instances = np.memmap(instances, dtype="<i4", mode="r") if instances.exists() else None
 
     def __getstate__(self) -> dict:  # data-loader workers re-map the files instead of copying them
-        return {k: v for k, v in self.__dict__.items() if k not in ("_images", "_masks")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_images", "_masks", "_instances")}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -55,3 +59,13 @@ class VariantStore:
         image = self._images[image_at:image_at + 3 * n].reshape(height, width, 3)
         mask = self._masks[mask_at:mask_at + n].reshape(height, width)
         return image, mask
+
+    def instances(self, row: int) -> np.ndarray:
+        """Instance map (H, W) int32 of one variant (ids 1..N by connected piece), read-only."""
+        if self._instances is None or "instance_offset" not in self.manifest:
+            raise InputError([InputProblem(self.folder / "instances.i32", "is missing: these variants were "
+                                           "written by an older cellbench without instance maps",
+                                           "run the augment step again")])
+        height, width = self._shape[row]
+        at = int(self.manifest["instance_offset"].iat[row]) // 4
+        return self._instances[at:at + int(height) * int(width)].reshape(height, width)
