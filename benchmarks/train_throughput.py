@@ -2,8 +2,11 @@
 
 (a) steps/s of the training loop as train_fold runs it: seeded crops of real augmented variants
     (cellbench.training.batches), normalised on the device, one optimiser step each (cellbench.training.train);
-(b) steps/s of the same model, optimiser, loss and precision on synthetic batches already on the
-    device, normalised once: the most the data path could reach.
+(b) steps/s of the same model, optimiser, loss and precision on one batch held on the device: the
+    most the data path could reach.
+
+Any architecture of the config's train.architectures, MaskRCNN included (its targets are built from
+the crops' instance maps on every step, as in training).
 
     python benchmarks/train_throughput.py --arch Unet --encoder resnet34 --batch-size 16 --crop-size 256 --device cuda
 
@@ -27,11 +30,12 @@ import torch
 
 from cellbench import config
 from cellbench.dataset import demo, ingest
-from cellbench.device import normalise, resolve_device
+from cellbench.device import resolve_device
 from cellbench.settings import Settings
 from cellbench.training import augment
 from cellbench.training.batches import CropBatches
-from cellbench.training.train import TrainingStep, configure_determinism, configure_threads
+from cellbench.training.maskrcnn import ARCH as MASKRCNN
+from cellbench.training.train import build_trainer, configure_determinism, configure_threads
 from cellbench.training.variants import VariantStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -102,33 +106,31 @@ def main() -> None:
     device = resolve_device(args.device)
     folder, data_name = augmented_variants(args.augmented)
     store = VariantStore(folder)
-    settings = Settings.build(config.complete({"train": {
-        "encoder": args.encoder, "batch_size": args.batch_size, "crop_size": args.crop_size, "amp": args.amp,
-        "compile": args.compile, "lr_schedule": "constant"}})).train
     n_classes = int(max(int(store.get(r)[1].max()) for r in range(0, len(store), 16))) + 1
+    classes = ["background", "cytoplasm", "nucleus"] if n_classes == 3 else ["background"] + [
+        f"class{i}" for i in range(1, n_classes)]
+    settings = Settings.build(config.complete({"classes": classes, "class_priority": None, "train": {
+        "encoder": args.encoder, "batch_size": args.batch_size, "crop_size": args.crop_size, "amp": args.amp,
+        "compile": args.compile, "lr_schedule": "constant"}}))
     torch.manual_seed(0)
-    mean = torch.tensor([0.5, 0.5, 0.5], device=device)
-    std = torch.tensor([0.25, 0.25, 0.25], device=device)
+    mean, std = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 
     # (a) the real data path
-    trainer = TrainingStep(args.arch, settings, n_classes, device, total_steps=1)
-    batches = CropBatches(store, np.arange(len(store)), args.crop_size, args.batch_size, seed=0, device=device)
+    trainer = build_trainer(args.arch, settings, mean, std, device, total_steps=1)[0]
+    batches = CropBatches(store, np.arange(len(store)), args.crop_size, args.batch_size, seed=0, device=device,
+                          with_instances=args.arch == MASKRCNN)
     stream = (batch for epoch in range(1, 10**6) for batch in batches.epoch(epoch))
 
     def real_step():
         images, masks, _ = next(stream)
-        return trainer(normalise(images, mean, std), masks)
+        return trainer(images, masks)
 
     real = steps_per_second(real_step, args.steps, args.warmup, device)
 
-    # (b) the same model and optimiser on batches already on the device
-    trainer = TrainingStep(args.arch, settings, n_classes, device, total_steps=1)
-    generator = torch.Generator(device="cpu").manual_seed(1)
-    images = torch.randint(0, 256, (args.batch_size, args.crop_size, args.crop_size, 3), dtype=torch.uint8,
-                           generator=generator).to(device)
-    x = normalise(images, mean, std)
-    y = torch.randint(0, n_classes, (args.batch_size, args.crop_size, args.crop_size), generator=generator).to(device)
-    bound = steps_per_second(lambda: trainer(x, y), args.steps, args.warmup, device)
+    # (b) the same model and optimiser on one batch already on the device
+    trainer = build_trainer(args.arch, settings, mean, std, device, total_steps=1)[0]
+    held_images, held_masks, _ = next(stream)
+    bound = steps_per_second(lambda: trainer(held_images, held_masks), args.steps, args.warmup, device)
 
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     row = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "arch": args.arch,

@@ -195,11 +195,13 @@ def cmd_evaluate(args, settings: Settings):
     from cellbench.fsutil import write_parquet
     layout = _layout(settings)
     splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
+    from cellbench.inference.outputs import prediction_info
+    predictions = _existing(args.predictions or layout.predictions(args.arch, args.fold), "predict")
+    encoder = prediction_info(predictions).get("encoder", settings.train.encoder)  # MaskRCNN has its own
     scores = evaluate_predictions(
-        _existing(args.data or layout.data, "ingest"),
-        _existing(args.predictions or layout.predictions(args.arch, args.fold), "predict"),
+        _existing(args.data or layout.data, "ingest"), predictions,
         splits, args.fold, list(settings.classes), settings.evaluate,
-        {"dataset": settings.dataset, "arch": args.arch, "encoder": settings.train.encoder,
+        {"dataset": settings.dataset, "arch": args.arch, "encoder": encoder,
          "selection": settings.train.selection},
         threads=args.threads)
     write_parquet(scores.semantic, Path(args.out or layout.fold_metrics(args.arch, args.fold)))
@@ -305,7 +307,7 @@ def cmd_aggregate(args, settings: Settings):
 def _prediction_folders(folders: list[Path] | None, settings: Settings, layout) -> dict[tuple[str, int], Path]:
     """(arch, fold) -> out-of-fold prediction folder: each given folder says which it is (the predict
     step writes prediction.json), else the layout's for every architecture x fold."""
-    from cellbench.inference.predict import prediction_info
+    from cellbench.inference.outputs import prediction_info
     if not folders:
         return {(a, k): Path(layout.predictions(a, k)) for a in settings.train.architectures
                 for k in range(settings.split.folds)}

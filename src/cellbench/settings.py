@@ -191,6 +191,17 @@ class TrainSettings(Section):
 
 
 @_settings
+class MaskRCNNSettings(Section):
+    section: ClassVar[str] = "maskrcnn"
+    learning_rate: float
+    score_threshold: float
+    mask_threshold: float
+    detections_per_image: int
+    proposals_per_image: int
+    rois_per_image: int
+
+
+@_settings
 class EvaluateSettings(Section):
     section: ClassVar[str] = "evaluate"
     regions: Mapping[str, list[str]]
@@ -241,7 +252,8 @@ class Settings(Section):
 
     nested: ClassVar[dict[str, type[Section]]] = {
         "data": DataSettings, "split": SplitSettings, "augment": AugmentSettings, "train": TrainSettings,
-        "evaluate": EvaluateSettings, "measure": MeasureSettings, "report": ReportSettings, "infer": InferSettings}
+        "maskrcnn": MaskRCNNSettings, "evaluate": EvaluateSettings, "measure": MeasureSettings,
+        "report": ReportSettings, "infer": InferSettings}
     dataset: str
     results: str
     data: DataSettings
@@ -250,6 +262,7 @@ class Settings(Section):
     split: SplitSettings
     augment: AugmentSettings
     train: TrainSettings
+    maskrcnn: MaskRCNNSettings
     evaluate: EvaluateSettings
     measure: MeasureSettings
     report: ReportSettings

@@ -86,3 +86,18 @@ def test_ragged_variants_crop_inside_and_pad_with_ignore(ragged_store, in_memory
 def test_pad_to_handles_tiny_images():
     image, mask = _pad_to(np.zeros((5, 3, 3), np.uint8), np.zeros((5, 3), np.uint8), 32)
     assert image.shape == (32, 32, 3) and mask.shape == (32, 32) and mask[31, 31] == IGNORE_INDEX
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_instance_batches_carry_class_and_instance_crops_and_border_targets(store, in_memory):
+    rows = store.variants_of(store.manifest["sample_id"].unique()[:3])
+    plain = collect(CropBatches(store, rows, 64, 4, seed=5, device=CPU, in_memory=in_memory), epoch=1)
+    both = collect(CropBatches(store, rows, 64, 4, seed=5, device=CPU, in_memory=in_memory, with_instances=True),
+                   epoch=1)
+    bordered = collect(CropBatches(store, rows, 64, 4, seed=5, device=CPU, in_memory=in_memory, border_index=3),
+                       epoch=1)
+    for (_, masks, _), (_, stacked, _), (_, border, _) in zip(plain, both, bordered, strict=True):
+        assert stacked.shape == (len(masks), 2, 64, 64) and torch.equal(stacked[:, 0], masks)
+        assert ((stacked[:, 1] > 0) <= (masks > 0)).all()  # instances only on foreground
+        changed = border != masks
+        assert (border[changed] == 3).all() and (stacked[:, 1][changed] > 0).all()

@@ -87,10 +87,15 @@ def test_loss_ignores_ignored_pixels():
     assert torch.allclose(loss(other, target), value.detach())
 
 
+def unet_step(train_overrides: dict, total_steps: int = 4) -> train.TrainingStep:
+    from cellbench.settings import Settings
+    settings = Settings.build(make_config(None, train=train_overrides))
+    return train.build_trainer("Unet", settings, [0.5] * 3, [0.2] * 3, torch.device("cpu"), total_steps)[0]
+
+
 def test_cosine_schedule_anneals_to_the_floor_over_all_steps():
-    settings = TrainSettings.build(make_config(None, train={"learning_rate": 0.01, "lr_min_ratio": 0.1})["train"])
-    step = train.TrainingStep("Unet", settings, 3, torch.device("cpu"), total_steps=4)
-    x, y = torch.randn(2, 3, 64, 64), torch.randint(0, 3, (2, 64, 64))
+    step = unet_step({"learning_rate": 0.01, "lr_min_ratio": 0.1})
+    x, y = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8), torch.randint(0, 3, (2, 64, 64))
     rates = []
     for _ in range(4):
         step(x, y)
@@ -99,9 +104,7 @@ def test_cosine_schedule_anneals_to_the_floor_over_all_steps():
 
 
 def test_plateau_schedule_lowers_the_rate_without_progress():
-    settings = TrainSettings.build(make_config(None, train={"learning_rate": 0.01, "lr_schedule": "plateau",
-                                                            "plateau_patience": 0, "plateau_factor": 0.5})["train"])
-    step = train.TrainingStep("Unet", settings, 3, torch.device("cpu"), total_steps=4)
+    step = unet_step({"learning_rate": 0.01, "lr_schedule": "plateau", "plateau_patience": 0, "plateau_factor": 0.5})
     step.end_epoch(0.5)
     step.end_epoch(0.5)
     assert step.learning_rate == pytest.approx(0.005)

@@ -55,6 +55,17 @@ def train_settings():
     return {k: v for k, v in config["train"].items() if k not in NOT_MODEL_SETTINGS}
 
 
+def family_settings(arch):
+    """What only some model families depend on: MaskRCNN its own section and the object types it
+    detects (so that changing them retrains MaskRCNN alone)."""
+    if arch != "MaskRCNN":
+        return {}
+    return {
+        "maskrcnn": config["maskrcnn"],
+        "evaluate": {"objects": config["evaluate"]["objects"]},
+    }
+
+
 def window_settings():
     """The tiling shared by out-of-fold prediction and inference (not its test-time augmentation)."""
     keys = ("tile_size", "overlap", "batch_size", "block_size")

@@ -46,7 +46,10 @@ rule train:
         resume_every_seconds=round(60 * config["train"]["resume_every_minutes"]),
     params:
         settings=lambda wildcards: settings(
-            "dataset", "classes", train=train_settings()
+            "dataset",
+            "classes",
+            train=train_settings(),
+            **family_settings(wildcards.arch),
         ),
         out_dir=lambda wildcards, output: os.path.dirname(output.checkpoint),
         # results/<dataset>/resume/<arch>/fold<k>: outside the outputs Snakemake removes on failure

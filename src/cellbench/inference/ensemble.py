@@ -36,6 +36,11 @@ class FoldModel:
         return list(self.meta["classes"])
 
     @property
+    def family(self) -> str:
+        """smp (semantic: class probabilities) or maskrcnn (instances: cellbench.inference.detections)."""
+        return self.meta.get("family", "smp")
+
+    @property
     def outputs(self) -> list[str]:
         """The model's output channels: its classes, plus "border" when trained on touching borders."""
         return targets.outputs(self.classes, self.meta.get("target", "classes"))

@@ -119,7 +119,7 @@ def _write(folder: Path, final: Path, path: Path, image: np.ndarray, result: Seg
     image_path = relative_image_path(path, final / "labelme" / f"{path.stem}.json")  # as LabelMe will open it
     write_document(labelme_document(shapes, image_path, *image.shape[:2]), folder / "labelme" / f"{path.stem}.json")
     write_png(overlay(image, result), folder / "overlays" / f"{path.stem}.png")
-    if keep_probabilities:
+    if keep_probabilities and result.probabilities is not None:  # none from instance models (MaskRCNN)
         np.save(folder / "probabilities" / f"{path.stem}.npy", result.probabilities)
 
 

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from cellbench.errors import InputError, InputProblem
 from cellbench.images import ImageReadError, read_png
+
+PREDICTION_INFO = "prediction.json"  # which model predicted a folder: the report finds (arch, fold) there
+
+
+def prediction_info(folder: Path) -> dict:
+    """What a prediction folder holds (architecture, encoder, fold, checkpoint, samples), from its
+    prediction.json."""
+    path = Path(folder) / PREDICTION_INFO
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError([InputProblem(path, f"cannot be read ({err})", "run the predict step of this fold again")]
+                         ) from None
+    if not isinstance(info, dict) or not {"arch", "fold"} <= set(info):
+        raise InputError([InputProblem(path, "is not a cellbench prediction record")])
+    return info
 
 
 def read_prediction(path: Path, shape: tuple[int, int], n_classes: int | None = None) -> np.ndarray:

@@ -16,11 +16,11 @@ from cellbench.evaluation.scope import resolve
 from cellbench.fsutil import staged_dir
 from cellbench.images import write_png
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, FoldModel, Windows
+from cellbench.inference.outputs import PREDICTION_INFO
 from cellbench.inference.segment import segment
 
 log = logging.getLogger(__name__)
 
-PREDICTION_INFO = "prediction.json"  # which model predicted a folder: the report finds (arch, fold) there
 
 
 def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: int, out_dir: Path,
@@ -76,16 +76,3 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
         (stage / PREDICTION_INFO).write_text(json.dumps(info, indent=1) + "\n")
     log.info("predicted %d out-of-fold images of fold %d", len(sample_ids), fold)
     return sample_ids
-
-
-def prediction_info(folder: Path) -> dict:
-    """What a prediction folder holds (architecture, fold, checkpoint, samples), from its prediction.json."""
-    path = Path(folder) / PREDICTION_INFO
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise InputError([InputProblem(path, f"cannot be read ({err})", "run the predict step of this fold again")]
-                         ) from None
-    if not isinstance(info, dict) or not {"arch", "fold"} <= set(info):
-        raise InputError([InputProblem(path, "is not a cellbench prediction record")])
-    return info

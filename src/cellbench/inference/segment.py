@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cellbench.device import resolve_device
-from cellbench.inference import objects
+from cellbench.inference import detections, objects
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, FoldModel, Windows, predict_blocks
 
 
@@ -56,6 +56,8 @@ def _choices(mean: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Te
 
 def class_map(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = DEFAULT_WINDOWS) -> np.ndarray:
     """uint8 (H, W) class indices: the argmax of the models' mean probabilities."""
+    if fold_models[0].family == "maskrcnn":
+        return _from_detections(image, fold_models, windows, None).class_map
     out = np.empty(image.shape[:2], np.uint8)
     n, outputs = len(fold_models[0].classes), len(fold_models[0].outputs)
     for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, _device_of(fold_models)):
@@ -85,8 +87,13 @@ def segment(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = 
 
     Returns
     -------
-    Segmentation.
+    Segmentation. For Mask R-CNN models (whose objects come from their detections), no probabilities
+    and no entropy or disagreement (NaN).
     """
+    if any(m.family != fold_models[0].family for m in fold_models):
+        raise ValueError("the models of an ensemble must be of one family")
+    if fold_models[0].family == "maskrcnn":
+        return _from_detections(image, fold_models, windows, object_types)
     classes = fold_models[0].classes
     n = len(fold_models[0].outputs)
     border = len(classes) if n > len(classes) else None
@@ -109,3 +116,16 @@ def segment(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = 
     instances = {name: objects.objects_of(output_map, kind, border) for name, kind in (object_types or {}).items()}
     return Segmentation(classes, class_out, instances, probabilities,
                         entropy / pixels / math.log(n) if n > 1 else 0.0, disagreement / pixels)
+
+
+def _from_detections(image: np.ndarray, fold_models: list[FoldModel], windows: Windows,
+                     object_types: dict[str, dict] | None) -> Segmentation:
+    """Class map and objects painted from Mask R-CNN detections; an object type the detector was
+    not trained on is made from the class map like a semantic model's."""
+    found = detections.detect(image, fold_models, windows)
+    class_out, detected = detections.compose(found, image.shape[:2], fold_models[0].meta["detection_types"])
+    instances = {}
+    for name, kind in (object_types or {}).items():
+        instances[name] = (objects.post_process(detected[name], kind.get("min_size", 0), kind.get("fill_holes", False))
+                           if name in detected else objects.objects_of(class_out, kind))
+    return Segmentation(fold_models[0].classes, class_out, instances, None, float("nan"), float("nan"))

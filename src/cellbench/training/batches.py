@@ -8,7 +8,8 @@ ignore in the masks, and crops are drawn inside each variant. When the data do n
 (``in_memory`` false, or auto and too large) crops are read from the memory-mapped store.
 
 With a touching-border target (cellbench.training.targets) the masks carry the border class,
-derived from each variant's instance map as it is loaded.
+derived from each variant's instance map as it is loaded. Instance models (Mask R-CNN) get the
+instance maps as well: their masks are (B, 2, c, c), class map then instance map.
 
 Which variant and which crop a batch holds depends only on (seed, epoch, step), so an
 interrupted epoch can be resumed at any step with the same batches.
@@ -47,34 +48,40 @@ class CropBatches:
     """Batches of random ``crop_size`` crops of the variants in ``rows``, on ``device``."""
 
     def __init__(self, store: VariantStore, rows: np.ndarray, crop_size: int, batch_size: int, seed: int,
-                 device: torch.device, in_memory: bool | str = "auto", border_index: int | None = None):
+                 device: torch.device, in_memory: bool | str = "auto", border_index: int | None = None,
+                 with_instances: bool = False):
         self.store, self.rows = store, np.asarray(rows)
-        self.border_index = border_index
+        self.border_index, self.with_instances = border_index, with_instances
         self.crop_size, self.batch_size, self.seed, self.device = crop_size, batch_size, seed, device
         shapes = np.array([store.shape(int(r)) for r in self.rows])
         self.heights, self.widths = shapes[:, 0], shapes[:, 1]
         self.canvas = (max(int(self.heights.max()), crop_size), max(int(self.widths.max()), crop_size))
-        nbytes = len(self.rows) * self.canvas[0] * self.canvas[1] * 4
+        nbytes = len(self.rows) * self.canvas[0] * self.canvas[1] * (8 if with_instances else 4)
         self.in_memory = fits_in_memory(nbytes, device) if in_memory == "auto" else bool(in_memory)
         self.where = ("device" if device.type == "cuda" else "host") if self.in_memory else "mapped"
         if self.in_memory:
-            self._images, self._masks = self._load()
+            self._images, self._masks, self._instances = self._load()
 
     def __len__(self) -> int:
         """Batches in one pass over all variants."""
         return math.ceil(len(self.rows) / self.batch_size)
 
-    def _load(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         height, width = self.canvas
         images = torch.zeros((len(self.rows), height, width, 3), dtype=torch.uint8)
         masks = torch.full((len(self.rows), height, width), IGNORE_INDEX, dtype=torch.uint8)
+        instances = torch.zeros((len(self.rows), height, width), dtype=torch.int32) if self.with_instances else None
         for i, row in enumerate(self.rows):
             image, mask = self._variant(int(row))
             images[i, : image.shape[0], : image.shape[1]] = torch.from_numpy(np.array(image))
             masks[i, : mask.shape[0], : mask.shape[1]] = torch.from_numpy(np.array(mask))
+            if instances is not None:
+                pieces = np.array(self.store.instances(int(row)))
+                instances[i, : mask.shape[0], : mask.shape[1]] = torch.from_numpy(pieces)
         if self.device.type == "cuda":
-            return images.to(self.device), masks.to(self.device)
-        return images, masks
+            on_device = None if instances is None else instances.to(self.device)
+            return images.to(self.device), masks.to(self.device), on_device
+        return images, masks, instances
 
     def _variant(self, row: int) -> tuple[np.ndarray, np.ndarray]:
         """Image and training mask of one variant (with the border class when it is a target)."""
@@ -112,12 +119,21 @@ class CropBatches:
             index = chosen.to(where)[:, None, None]
             ys = (tops[:, None] + span).to(where)[:, :, None]
             xs = (lefts[:, None] + span).to(where)[:, None, :]
-            return self._images[index, ys, xs], self._masks[index, ys, xs].long()
+            masks = self._masks[index, ys, xs].long()
+            if self._instances is not None:
+                masks = torch.stack([masks, self._instances[index, ys, xs].long()], 1)
+            return self._images[index, ys, xs], masks
         images, masks = [], []
         for i, top, left in zip(chosen.tolist(), tops.tolist(), lefts.tolist(), strict=True):
-            image, mask = _pad_to(*self._variant(int(self.rows[i])), self.crop_size)
-            images.append(image[top:top + self.crop_size, left:left + self.crop_size])
-            masks.append(mask[top:top + self.crop_size, left:left + self.crop_size])
+            row = int(self.rows[i])
+            image, mask = _pad_to(*self._variant(row), self.crop_size)
+            window = (slice(top, top + self.crop_size), slice(left, left + self.crop_size))
+            images.append(image[window])
+            if self.with_instances:
+                pieces = _pad_to(image, self.store.instances(row), self.crop_size, fill=0)[1]
+                masks.append(np.stack([mask[window], pieces[window]]).astype(np.int64))
+            else:
+                masks.append(mask[window])
         pin = self.device.type == "cuda"
         image_batch = torch.from_numpy(np.stack(images))
         mask_batch = torch.from_numpy(np.stack(masks).astype(np.int64))
@@ -126,10 +142,10 @@ class CropBatches:
         return (image_batch.to(self.device, non_blocking=True), mask_batch.to(self.device, non_blocking=True))
 
 
-def _pad_to(image: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pad image and mask (mask with the ignore index) until both sides are at least ``size``."""
+def _pad_to(image: np.ndarray, mask: np.ndarray, size: int, fill: int = IGNORE_INDEX) -> tuple[np.ndarray, np.ndarray]:
+    """Pad image and mask (mask with ``fill``, the ignore index) until both sides are at least ``size``."""
     pad_h, pad_w = max(size - image.shape[0], 0), max(size - image.shape[1], 0)
     if pad_h or pad_w:
         image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)))
-        mask = np.pad(mask, ((0, pad_h), (0, pad_w)), constant_values=IGNORE_INDEX)
+        mask = np.pad(mask, ((0, pad_h), (0, pad_w)), constant_values=fill)
     return image, mask

@@ -52,9 +52,14 @@ def save_checkpoint(path: Path, model: torch.nn.Module | dict, meta: dict) -> No
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
     """Rebuild the model from a checkpoint (weights-only unpickling); return it in eval mode."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    n_outputs = len(outputs(checkpoint["classes"], checkpoint.get("target", "classes")))
-    model = build(checkpoint["arch"], checkpoint["encoder"], n_outputs, encoder_weights=None,
-                  in_channels=checkpoint["in_channels"])
+    if checkpoint.get("family") == "maskrcnn":
+        from cellbench.training import maskrcnn
+        model = maskrcnn.build(len(checkpoint["detection_types"]), checkpoint["mean"], checkpoint["std"],
+                               {key: checkpoint[key] for key in maskrcnn.SHAPE})
+    else:
+        n_outputs = len(outputs(checkpoint["classes"], checkpoint.get("target", "classes")))
+        model = build(checkpoint["arch"], checkpoint["encoder"], n_outputs, encoder_weights=None,
+                      in_channels=checkpoint["in_channels"])
     model.load_state_dict(checkpoint["state_dict"])
     meta = {k: v for k, v in checkpoint.items() if k not in ("state_dict", "writer")}
     return model.to(device).eval(), meta

@@ -38,7 +38,7 @@ from cellbench.fsutil import write_parquet
 from cellbench.inference.ensemble import FoldModel, Windows
 from cellbench.inference.segment import class_map
 from cellbench.settings import NOT_MODEL_SETTINGS, Settings, TrainSettings
-from cellbench.training import models, resume, targets
+from cellbench.training import maskrcnn, models, resume, targets
 from cellbench.training.batches import CropBatches
 from cellbench.training.variants import VariantStore
 
@@ -153,32 +153,33 @@ def check_settings(settings: TrainSettings) -> None:
 
 
 class TrainingStep:
-    """Model, optimiser, loss, mixed precision and learning-rate schedule: one optimiser step per call."""
+    """Model, optimiser, loss, mixed precision and learning-rate schedule: one optimiser step per call.
+    ``loss(forward, images, targets)`` computes the family's loss on a uint8 batch."""
 
-    def __init__(self, arch: str, settings: TrainSettings, n_classes: int, device: torch.device, total_steps: int):
+    def __init__(self, model: torch.nn.Module, loss, settings: TrainSettings, device: torch.device,
+                 total_steps: int, learning_rate: float | None = None, compile_model: bool = False):
         self.device, self.amp = device, settings.amp
-        model = models.build(arch, settings.encoder, n_classes, settings.encoder_weights)
-        self.model = model.to(device).to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if settings.compile else self.model
-        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate,
-                                          weight_decay=settings.weight_decay)
+        self.model = model
+        self.forward = torch.compile(self.model) if compile_model else self.model
+        rate = settings.learning_rate if learning_rate is None else learning_rate
+        self.optimiser = torch.optim.Adam(self.model.parameters(), lr=rate, weight_decay=settings.weight_decay)
         fp16 = self.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
-        self.loss_fn = segmentation_loss(settings.dice_weight)
+        self.loss_fn = loss
         self.schedule = settings.lr_schedule
         if self.schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.optimiser, T_max=max(total_steps, 1), eta_min=settings.learning_rate * settings.lr_min_ratio)
+                self.optimiser, T_max=max(total_steps, 1), eta_min=rate * settings.lr_min_ratio)
         elif self.schedule == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimiser, mode="max", factor=settings.plateau_factor, patience=settings.plateau_patience)
         else:
             self.scheduler = None
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One optimiser step on a normalised batch; returns the loss (detached, not synchronised)."""
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """One optimiser step on a uint8 batch; returns the loss (detached, not synchronised)."""
         with autocast(self.device, self.amp):
-            loss = self.loss_fn(self.forward(x), y)
+            loss = self.loss_fn(self.forward, images, targets)
         self.optimiser.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimiser)
@@ -207,6 +208,34 @@ class TrainingStep:
         self.scaler.load_state_dict(state["scaler"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+
+
+def build_trainer(arch: str, settings: Settings, mean: list[float], std: list[float], device: torch.device,
+                  total_steps: int) -> tuple[TrainingStep, dict]:
+    """The training step of ``arch``'s model family, and the checkpoint fields that rebuild its model
+    and tell inference how to read its outputs."""
+    train_settings, classes = settings.train, list(settings.classes)
+    if arch == maskrcnn.ARCH:
+        rcnn = settings.maskrcnn
+        types = maskrcnn.detection_types(classes, settings.evaluate.objects)
+        shape = {key: rcnn[key] for key in maskrcnn.SHAPE}
+        model = maskrcnn.build(len(types), mean, std, shape, train_settings.encoder_weights)
+        trainer = TrainingStep(model.to(device), maskrcnn.batch_loss(types), train_settings, device, total_steps,
+                               rcnn.learning_rate)
+        return trainer, {"family": maskrcnn.FAMILY, "encoder": maskrcnn.BACKBONE, "detection_types": types,
+                         **shape, "size_divisor": 32}
+    outputs = targets.outputs(classes, train_settings.target)
+    model = models.build(arch, train_settings.encoder, len(outputs), train_settings.encoder_weights)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    mean_t, std_t = torch.tensor(mean, device=device), torch.tensor(std, device=device)
+    segmentation = segmentation_loss(train_settings.dice_weight)
+
+    def loss(forward, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return segmentation(forward(normalise(images, mean_t, std_t)), masks)
+
+    trainer = TrainingStep(model, loss, train_settings, device, total_steps, compile_model=train_settings.compile)
+    return trainer, {"family": "smp", "encoder": train_settings.encoder, "target": train_settings.target,
+                     "size_divisor": models.size_divisor(model)}
 
 
 class _Progress:
@@ -284,10 +313,10 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
                      seed)
     store = VariantStore(augmented_dir)
     rows = store.variants_of(plan.train_ids)
-    outputs = targets.outputs(classes, train_settings.target)
-    border = len(classes) if len(outputs) > len(classes) else None
+    instance_model = arch == maskrcnn.ARCH
+    border = len(classes) if not instance_model and train_settings.target == "boundary" else None
     batches = CropBatches(store, rows, train_settings.crop_size, train_settings.batch_size, seed, device,
-                          train_settings.in_memory, border_index=border)
+                          train_settings.in_memory, border_index=border, with_instances=instance_model)
     data = Dataset(data_dir)
     deciding = scoring_set(data, plan.deciding_ids)
     monitored = (scoring_set(data, plan.scored_ids)
@@ -295,18 +324,17 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
     mean, std = channel_stats(data, plan.train_ids)
     steps = len(batches) if train_settings.steps_per_epoch is None else min(len(batches),
                                                                              train_settings.steps_per_epoch)
-    trainer = TrainingStep(arch, train_settings, len(outputs), device, train_settings.epochs * steps)
-    divisor = models.size_divisor(trainer.model)
+    trainer, family = build_trainer(arch, settings, mean, std, device, train_settings.epochs * steps)
+    divisor = family["size_divisor"]
     if train_settings.crop_size % divisor:
         raise ConfigError(f"train.crop_size {train_settings.crop_size} is not a multiple of {divisor} "
                           f"(required by {arch})")
-    mean_t, std_t = torch.tensor(mean, device=device), torch.tensor(std, device=device)
     identity = run_identity(settings, arch, plan, data.manifest, store.manifest.iloc[rows])
     model_settings = {k: v for k, v in train_settings.sent().items() if k not in NOT_MODEL_SETTINGS}
     meta = {
-        "arch": arch, "encoder": train_settings.encoder, "encoder_weights": train_settings.encoder_weights,
-        "classes": classes, "target": train_settings.target, "in_channels": 3, "mean": mean, "std": std,
-        "crop_size": train_settings.crop_size, "size_divisor": divisor, "fold": fold, "seed": seed,
+        "arch": arch, "encoder_weights": train_settings.encoder_weights, **family,
+        "classes": classes, "in_channels": 3, "mean": mean, "std": std,
+        "crop_size": train_settings.crop_size, "fold": fold, "seed": seed,
         "dataset": settings.dataset, "selection": plan.selection, "protocol": protocol_label(plan.selection),
         "train_samples": plan.train_ids, "inner_samples": plan.inner_ids,
         "config_hash": configuration.digest({"classes": classes, "train": model_settings}),
@@ -326,7 +354,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
              len(plan.inner_ids), len(plan.scored_ids), protocol_label(plan.selection), train_settings.epochs,
              steps, train_settings.batch_size, train_settings.crop_size, train_settings.learning_rate,
              train_settings.lr_schedule, threads)
-    epoch_end = _EpochEnd(trainer, progress, deciding, monitored, classes, mean, std, divisor, settings, arch, plan)
+    epoch_end = _EpochEnd(trainer, progress, deciding, monitored, meta, settings, arch, plan)
 
     def save_resumable() -> Path:
         return resume.save_state(resume_dir, {"identity": identity, "trainer": trainer.state_dict(),
@@ -339,7 +367,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
             trainer.model.train()
             loss_sum = torch.zeros((), device=device)
             for images, masks, _ in batches.epoch(progress.epoch, progress.step, steps):
-                loss_sum += trainer(normalise(images, mean_t, std_t), masks)
+                loss_sum += trainer(images, masks)
                 progress.step += 1
                 progress.seen += len(images)
                 if stop.requested:
@@ -390,18 +418,16 @@ class _EpochEnd:
     """After each epoch: score the deciding images (and the monitored scored fold), keep the best
     weights when the selection asks for it, record the epoch and move on to the next."""
 
-    def __init__(self, trainer, progress, deciding, monitored, classes, mean, std, divisor, settings: Settings,
-                 arch: str, plan: FoldPlan):
+    def __init__(self, trainer, progress, deciding, monitored, meta: dict, settings: Settings, arch: str,
+                 plan: FoldPlan):
         self.trainer, self.progress, self.deciding, self.monitored = trainer, progress, deciding, monitored
-        self.classes, self.mean, self.std, self.divisor = classes, mean, std, divisor
+        self.meta, self.classes = meta, list(meta["classes"])
         self.settings, self.arch, self.plan = settings, arch, plan
 
     def _dice(self, scored) -> tuple[float, dict[str, float]]:
         if not scored:
             return float("nan"), {name: float("nan") for name in self.classes[1:]}
-        model = FoldModel(self.trainer.model, {"classes": self.classes, "mean": self.mean, "std": self.std,
-                                               "size_divisor": self.divisor,
-                                               "target": self.settings.train.target})
+        model = FoldModel(self.trainer.model, self.meta)
         windows = Windows(amp=self.settings.train.amp)
         pairs = [(mask, class_map(image, [model], windows)) for _, image, mask in scored]
         return semantic_metrics.foreground_dice(pairs, self.classes)
@@ -421,7 +447,7 @@ class _EpochEnd:
             if signal > progress.best:
                 progress.best, progress.best_epoch = signal, progress.epoch
                 progress.best_weights = models.cpu_weights(trainer.model)
-        record = {"dataset": self.settings.dataset, "arch": self.arch, "encoder": settings.encoder,
+        record = {"dataset": self.settings.dataset, "arch": self.arch, "encoder": self.meta["encoder"],
                   "fold": self.plan.fold, "epoch": progress.epoch, "selection": self.plan.selection,
                   "train_loss": train_loss, **_dice_columns("selection", deciding_dice, deciding_classes),
                   **_dice_columns("monitor", monitor_dice, monitor_classes),
