@@ -195,9 +195,11 @@ def cmd_evaluate(args, settings: Settings):
     from cellbench.fsutil import write_parquet
     layout = _layout(settings)
     splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
-    from cellbench.inference.outputs import prediction_info
+    from cellbench.inference.outputs import PREDICTION_INFO, prediction_info
     predictions = _existing(args.predictions or layout.predictions(args.arch, args.fold), "predict")
-    encoder = prediction_info(predictions).get("encoder", settings.train.encoder)  # MaskRCNN has its own
+    encoder = settings.train.encoder
+    if (Path(predictions) / PREDICTION_INFO).exists():  # the model's own (MaskRCNN's backbone)
+        encoder = prediction_info(predictions).get("encoder", encoder)
     scores = evaluate_predictions(
         _existing(args.data or layout.data, "ingest"), predictions,
         splits, args.fold, list(settings.classes), settings.evaluate,

@@ -262,8 +262,8 @@ class Settings(Section):
     split: SplitSettings
     augment: AugmentSettings
     train: TrainSettings
-    maskrcnn: MaskRCNNSettings
     evaluate: EvaluateSettings
+    maskrcnn: MaskRCNNSettings
     measure: MeasureSettings
     report: ReportSettings
     infer: InferSettings

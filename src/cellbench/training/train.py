@@ -350,9 +350,9 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
                  progress.step)
     log.info("%s/%s fold %d on %s: %d training samples (%d variants, %s), %d inner hold-out, %d scored; "
              "selection %s; %d epochs x %d steps of %d crops %dpx, lr %s %s, %d threads",
-             arch, train_settings.encoder, fold, device, len(plan.train_ids), len(batches.rows), batches.where,
+             arch, meta["encoder"], fold, device, len(plan.train_ids), len(batches.rows), batches.where,
              len(plan.inner_ids), len(plan.scored_ids), protocol_label(plan.selection), train_settings.epochs,
-             steps, train_settings.batch_size, train_settings.crop_size, train_settings.learning_rate,
+             steps, train_settings.batch_size, train_settings.crop_size, trainer.learning_rate,
              train_settings.lr_schedule, threads)
     epoch_end = _EpochEnd(trainer, progress, deciding, monitored, meta, settings, arch, plan)
 
