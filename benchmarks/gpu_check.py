@@ -3,7 +3,8 @@
 1. a short real 5-fold training of Unet on WBC (../shared/data/wbc, else --wbc DIR, else the demo)
    through `cellbench ingest/split/augment/train/predict/evaluate/aggregate`;
 2. training throughput (benchmarks/train_throughput.py) of Unet-resnet34, DeepLabV3Plus-resnet34,
-   Segformer-mit_b0 and MaskRCNN (torchvision, resnet50_fpn_v2) at 256 x 256, batch 16;
+   Segformer-mit_b0, MaskRCNN (torchvision, resnet50_fpn_v2) and NucleusGuided (Unet + DeepLabV3Plus,
+   resnet34) at 256 x 256, batch 16;
 3. the inference benchmark (benchmarks/infer_speed.py): 2560 x 1920, 5 folds x d4.
 
 On a machine without internet, install the packages a bare PyTorch machine lacks from a wheelhouse
@@ -37,7 +38,8 @@ DEADLINE = [float("inf")]  # perf_counter time after which no step starts (--dea
 def time_left(timeout: float) -> float:
     return min(timeout, DEADLINE[0] - time.perf_counter())
 WBC = REPO.parent / "shared" / "data" / "wbc"
-MODELS = [("Unet", "resnet34"), ("DeepLabV3Plus", "resnet34"), ("Segformer", "mit_b0"), ("MaskRCNN", "resnet50_fpn_v2")]
+MODELS = [("Unet", "resnet34"), ("DeepLabV3Plus", "resnet34"), ("Segformer", "mit_b0"),
+          ("MaskRCNN", "resnet50_fpn_v2"), ("NucleusGuided", "resnet34")]
 
 
 def run(name: str, command: list[str], rows: list[dict], env: dict, timeout: float) -> str:

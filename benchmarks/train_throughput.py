@@ -116,7 +116,7 @@ def main() -> None:
     mean, std = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 
     # (a) the real data path
-    trainer = build_trainer(args.arch, settings, mean, std, device, total_steps=1)[0]
+    trainer = build_trainer(args.arch, settings, mean, std, device, 1, (store, np.arange(len(store))))[0]
     batches = CropBatches(store, np.arange(len(store)), args.crop_size, args.batch_size, seed=0, device=device,
                           with_instances=args.arch == MASKRCNN)
     stream = (batch for epoch in range(1, 10**6) for batch in batches.epoch(epoch))
@@ -128,7 +128,7 @@ def main() -> None:
     real = steps_per_second(real_step, args.steps, args.warmup, device)
 
     # (b) the same model and optimiser on one batch already on the device
-    trainer = build_trainer(args.arch, settings, mean, std, device, total_steps=1)[0]
+    trainer = build_trainer(args.arch, settings, mean, std, device, 1, (store, np.arange(len(store))))[0]
     held_images, held_masks, _ = next(stream)
     bound = steps_per_second(lambda: trainer(held_images, held_masks), args.steps, args.warmup, device)
 

@@ -202,6 +202,20 @@ class MaskRCNNSettings(Section):
 
 
 @_settings
+class NucleusGuidedSettings(Section):
+    section: ClassVar[str] = "nucleus_guided"
+    nucleus_class: str
+    cytoplasm_class: str
+    stage1_arch: str
+    stage2_arch: str
+    input_size: int
+    scales: list[float] | None
+    n_scales: int
+    aggregation: str
+    ratio_threshold: float
+
+
+@_settings
 class EvaluateSettings(Section):
     section: ClassVar[str] = "evaluate"
     regions: Mapping[str, list[str]]
@@ -252,7 +266,8 @@ class Settings(Section):
 
     nested: ClassVar[dict[str, type[Section]]] = {
         "data": DataSettings, "split": SplitSettings, "augment": AugmentSettings, "train": TrainSettings,
-        "maskrcnn": MaskRCNNSettings, "evaluate": EvaluateSettings, "measure": MeasureSettings,
+        "maskrcnn": MaskRCNNSettings, "nucleus_guided": NucleusGuidedSettings, "evaluate": EvaluateSettings,
+        "measure": MeasureSettings,
         "report": ReportSettings, "infer": InferSettings}
     dataset: str
     results: str
@@ -264,6 +279,7 @@ class Settings(Section):
     train: TrainSettings
     evaluate: EvaluateSettings
     maskrcnn: MaskRCNNSettings
+    nucleus_guided: NucleusGuidedSettings
     measure: MeasureSettings
     report: ReportSettings
     infer: InferSettings

@@ -57,7 +57,10 @@ def train_settings():
 
 def family_settings(arch):
     """What only some model families depend on: MaskRCNN its own section and the object types it
-    detects (so that changing them retrains MaskRCNN alone)."""
+    detects, NucleusGuided its own section (so that changing them retrains that family alone).
+    """
+    if arch == "NucleusGuided":
+        return {"nucleus_guided": config["nucleus_guided"]}
     if arch != "MaskRCNN":
         return {}
     return {

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cellbench.device import resolve_device
-from cellbench.inference import detections, objects
+from cellbench.inference import detections, nucleus_guided, objects
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, FoldModel, Windows, predict_blocks
 
 
@@ -58,6 +58,8 @@ def class_map(image: np.ndarray, fold_models: list[FoldModel], windows: Windows 
     """uint8 (H, W) class indices: the argmax of the models' mean probabilities."""
     if fold_models[0].family == "maskrcnn":
         return _from_detections(image, fold_models, windows, None).class_map
+    if fold_models[0].family == "nucleus_guided":
+        return nucleus_guided.segment_cells(image, fold_models, windows, _device_of(fold_models), None)[0]
     out = np.empty(image.shape[:2], np.uint8)
     n, outputs = len(fold_models[0].classes), len(fold_models[0].outputs)
     for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, _device_of(fold_models)):
@@ -87,13 +89,18 @@ def segment(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = 
 
     Returns
     -------
-    Segmentation. For Mask R-CNN models (whose objects come from their detections), no probabilities
-    and no entropy or disagreement (NaN).
+    Segmentation. For Mask R-CNN models (whose objects come from their detections) and the two-stage
+    NucleusGuided models (whose cells come from their second stage), no probabilities and no entropy
+    or disagreement (NaN).
     """
     if any(m.family != fold_models[0].family for m in fold_models):
         raise ValueError("the models of an ensemble must be of one family")
     if fold_models[0].family == "maskrcnn":
         return _from_detections(image, fold_models, windows, object_types)
+    if fold_models[0].family == "nucleus_guided":
+        class_out, instances = nucleus_guided.segment_cells(image, fold_models, windows, _device_of(fold_models),
+                                                            object_types)
+        return Segmentation(fold_models[0].classes, class_out, instances, None, float("nan"), float("nan"))
     classes = fold_models[0].classes
     n = len(fold_models[0].outputs)
     border = len(classes) if n > len(classes) else None

@@ -56,6 +56,9 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[tor
         from cellbench.training import maskrcnn
         model = maskrcnn.build(len(checkpoint["detection_types"]), checkpoint["mean"], checkpoint["std"],
                                {key: checkpoint[key] for key in maskrcnn.SHAPE})
+    elif checkpoint.get("family") == "nucleus_guided":
+        from cellbench.training import nucleus_guided
+        model = nucleus_guided.rebuild(checkpoint)
     else:
         n_outputs = len(outputs(checkpoint["classes"], checkpoint.get("target", "classes")))
         model = build(checkpoint["arch"], checkpoint["encoder"], n_outputs, encoder_weights=None,

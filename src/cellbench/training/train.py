@@ -38,7 +38,7 @@ from cellbench.fsutil import write_parquet
 from cellbench.inference.ensemble import FoldModel, Windows
 from cellbench.inference.segment import class_map
 from cellbench.settings import NOT_MODEL_SETTINGS, Settings, TrainSettings
-from cellbench.training import maskrcnn, models, resume, targets
+from cellbench.training import maskrcnn, models, nucleus_guided, resume, targets
 from cellbench.training.batches import CropBatches
 from cellbench.training.variants import VariantStore
 
@@ -211,10 +211,25 @@ class TrainingStep:
 
 
 def build_trainer(arch: str, settings: Settings, mean: list[float], std: list[float], device: torch.device,
-                  total_steps: int) -> tuple[TrainingStep, dict]:
+                  total_steps: int, variants: tuple[VariantStore, np.ndarray] | None = None
+                  ) -> tuple[TrainingStep, dict]:
     """The training step of ``arch``'s model family, and the checkpoint fields that rebuild its model
-    and tell inference how to read its outputs."""
+    and tell inference how to read its outputs. ``variants``: the store and the fold's training rows
+    (NucleusGuided draws its stage-2 cells from them)."""
     train_settings, classes = settings.train, list(settings.classes)
+    if arch == nucleus_guided.ARCH:
+        if variants is None:
+            raise ValueError("NucleusGuided trains on cells drawn from the training variants: pass variants")
+        net, samples, family = nucleus_guided.build_trainer_parts(
+            classes, settings.nucleus_guided, train_settings.encoder, train_settings.encoder_weights, *variants)
+        loss = nucleus_guided.batch_loss(segmentation_loss(train_settings.dice_weight), samples, family["scales"],
+                                         family["input_size"], family["nucleus"], mean, std, device)
+        log.info("NucleusGuided: %d training cells; scales %s for cytoplasm/nucleus area ratios %s",
+                 len(samples.cells), [round(s, 2) for s in family["scales"]],
+                 [round(r, 2) for r in family["scale_ratios"]])
+        trainer = TrainingStep(net.to(device).to(memory_format=torch.channels_last), loss, train_settings, device,
+                               total_steps, compile_model=train_settings.compile)
+        return trainer, family
     if arch == maskrcnn.ARCH:
         rcnn = settings.maskrcnn
         types = maskrcnn.detection_types(classes, settings.evaluate.objects)
@@ -314,7 +329,8 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
     store = VariantStore(augmented_dir)
     rows = store.variants_of(plan.train_ids)
     instance_model = arch == maskrcnn.ARCH
-    border = len(classes) if not instance_model and train_settings.target == "boundary" else None
+    semantic = arch not in (maskrcnn.ARCH, nucleus_guided.ARCH)  # the others make their own objects
+    border = len(classes) if semantic and train_settings.target == "boundary" else None
     batches = CropBatches(store, rows, train_settings.crop_size, train_settings.batch_size, seed, device,
                           train_settings.in_memory, border_index=border, with_instances=instance_model)
     data = Dataset(data_dir)
@@ -324,7 +340,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
     mean, std = channel_stats(data, plan.train_ids)
     steps = len(batches) if train_settings.steps_per_epoch is None else min(len(batches),
                                                                              train_settings.steps_per_epoch)
-    trainer, family = build_trainer(arch, settings, mean, std, device, train_settings.epochs * steps)
+    trainer, family = build_trainer(arch, settings, mean, std, device, train_settings.epochs * steps, (store, rows))
     divisor = family["size_divisor"]
     if train_settings.crop_size % divisor:
         raise ConfigError(f"train.crop_size {train_settings.crop_size} is not a multiple of {divisor} "
