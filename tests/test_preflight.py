@@ -62,6 +62,21 @@ def test_model_checks_name_each_architecture(demo_raw):
         preflight.check_models(make_config(demo_raw, train={"encoder": "resnet999"}))
 
 
+def test_model_checks_know_the_instance_and_two_stage_families(demo_raw):
+    preflight.check_models(make_config(demo_raw, train={"architectures": ["MaskRCNN", "NucleusGuided"]}))
+    with pytest.raises(ConfigError) as caught:
+        preflight.check_models(make_config(demo_raw, train={"architectures": ["MaskRCNN", "NucleusGuided"],
+                                                            "crop_size": 80},
+                                           nucleus_guided={"input_size": 72}))
+    text = str(caught.value)
+    assert "train.crop_size 80 is not a multiple of 32, which MaskRCNN needs" in text
+    assert "train.crop_size 80 is not a multiple of 32, which Unet needs" in text  # stage 1
+    assert "nucleus_guided.input_size 72 is not a multiple of 16, which DeepLabV3Plus needs: use 64 or 80" in text
+    with pytest.raises(ConfigError, match="NucleusGuided needs classes"):
+        preflight.check_models(make_config(demo_raw, classes=["background", "nucleus"],
+                                           train={"architectures": ["NucleusGuided"]}))
+
+
 def test_cellbench_check_command(demo_raw, tmp_path, capsys):
     import json
     settings = json.dumps({"data": {"annotations": str(demo_raw), "demo": False}, "results": str(tmp_path)})

@@ -118,27 +118,42 @@ def check(config: dict) -> list[str]:
 
 def check_models(config: dict) -> None:
     """Build every architecture with the encoder on the meta device; raise ConfigError listing each
-    one that cannot be built or whose size divisor does not divide train.crop_size."""
+    one that cannot be built or whose size divisor does not divide train.crop_size (or, for
+    NucleusGuided's second stage, nucleus_guided.input_size)."""
     import torch
 
-    from cellbench.training import models
+    from cellbench.training import maskrcnn, models, nucleus_guided
 
     train = config["train"]
     errors = []
     for arch in train["architectures"]:
+        sizes = [("train.crop_size", train["crop_size"])]
         try:
             with torch.device("meta"):
-                model = models.build(arch, train["encoder"], len(config["classes"]), None)
+                if arch == maskrcnn.ARCH:
+                    maskrcnn.detection_types(list(config["classes"]), config["evaluate"]["objects"])
+                    parts = [(arch, 32)]
+                elif arch == nucleus_guided.ARCH:
+                    guided = config["nucleus_guided"]
+                    nucleus_guided.roles(list(config["classes"]), guided)
+                    net = nucleus_guided.NucleusGuidedNet(guided["stage1_arch"], guided["stage2_arch"],
+                                                          train["encoder"])
+                    parts = [(guided["stage1_arch"], models.size_divisor(net.stage1)),
+                             (guided["stage2_arch"], models.size_divisor(net.stage2))]
+                    sizes.append(("nucleus_guided.input_size", guided["input_size"]))
+                else:
+                    model = models.build(arch, train["encoder"], len(config["classes"]), None)
+                    parts = [(arch, models.size_divisor(model))]
         except ConfigError as err:
             errors.append(str(err))
             continue
         except (ValueError, TypeError, RuntimeError, AttributeError) as err:  # smp refusing a combination
             errors.append(f"{arch} cannot be built with encoder {train['encoder']!r}: {err}")
             continue
-        divisor = models.size_divisor(model)
-        if train["crop_size"] % divisor:
-            below = train["crop_size"] - train["crop_size"] % divisor
-            errors.append(f"train.crop_size {train['crop_size']} is not a multiple of {divisor}, which {arch} "
-                          f"needs: use {below} or {below + divisor}")
+        for (name, divisor), (key, size) in zip(parts, sizes, strict=False):
+            if size % divisor:
+                below = size - size % divisor
+                errors.append(f"{key} {size} is not a multiple of {divisor}, which {name} needs: use "
+                              f"{below} or {below + divisor}")
     if errors:
         raise ConfigError("the models cannot be trained as configured:\n" + "\n".join(f"  - {e}" for e in errors))
