@@ -213,6 +213,7 @@ class NucleusGuidedSettings(Section):
     n_scales: int
     aggregation: str
     ratio_threshold: float
+    stage2_nuclei: str
 
 
 @_settings

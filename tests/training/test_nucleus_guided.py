@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from cellbench.errors import ConfigError
 from cellbench.training.nucleus_guided import CONTEXT, cells_of, choose_scales, ratios_of, roles
@@ -46,7 +47,6 @@ def test_scales_come_from_the_ratio_quantiles_and_grow():
 def test_a_tiny_nucleus_guided_model_trains_per_fold_and_predicts_class_and_instance_maps(demo_data, demo_raw,
                                                                                           tmp_path):
     import pandas as pd
-    import torch
     from helpers import make_config
 
     from cellbench.dataset.split import make_splits
@@ -89,3 +89,39 @@ def test_a_tiny_nucleus_guided_model_trains_per_fold_and_predicts_class_and_inst
         assert ((class_map == 2) == (nuclei > 0)).all()  # the nuclei are stage 1's components
         found += int(cells.max())
     assert found > 0  # cells were made, so the checks above looked at some
+    # stage 2 trained on stage 1's own nuclei, as it sees them at inference
+    predicted = {**config, "train": {**config["train"], "epochs": 1},
+                 "nucleus_guided": {**config["nucleus_guided"], "stage2_nuclei": "predicted"}}
+    history = train.train_fold(predicted, "NucleusGuided", 1, demo_data, tmp_path / "augmented",
+                               tmp_path / "splits.parquet", tmp_path / "predicted")
+    assert np.isfinite(history["train_loss"]).all()
+    assert models.load_checkpoint(tmp_path / "predicted" / "model.pt")[1]["stage2_nuclei"] == "predicted"
+
+
+class _RedIsNucleus(torch.nn.Module):
+    """A stand-in stage 1: nucleus wherever the (normalised) red channel is high."""
+
+    def forward(self, x):
+        return torch.stack([-x[:, 0], x[:, 0]], 1)
+
+
+def test_predicted_guides_take_the_component_over_the_reference_nucleus_else_the_reference():
+    from cellbench.training.nucleus_guided import predicted_guides
+
+    picture = np.zeros((20, 20, 3), np.uint8)
+    picture[3:8, 3:9, 0] = 255  # predicted nucleus A (larger than the annotated one)
+    picture[12:16, 12:16, 0] = 255  # another predicted nucleus
+    reference = np.zeros((20, 20), np.uint8)
+    reference[4:7, 4:7] = 1
+    target = np.zeros((20, 20), np.int64)
+    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
+    stage1 = _RedIsNucleus().train()
+    (_, guide, _), = predicted_guides(stage1, [(picture, reference, target)], mean, std, divisor=32)
+    expected = np.zeros((20, 20), np.uint8)
+    expected[3:8, 3:9] = 1
+    np.testing.assert_array_equal(guide, expected)
+    assert stage1.training  # put back in training mode
+    elsewhere = np.zeros((20, 20), np.uint8)
+    elsewhere[17:19, 1:3] = 1  # stage 1 finds nothing there
+    (_, guide, _), = predicted_guides(stage1, [(picture, elsewhere, target)], mean, std, divisor=32)
+    np.testing.assert_array_equal(guide, elsewhere)

@@ -37,7 +37,8 @@ class FoldModel:
 
     @property
     def family(self) -> str:
-        """smp (semantic: class probabilities) or maskrcnn (instances: cellbench.inference.detections)."""
+        """smp (semantic: class probabilities), maskrcnn (instances: cellbench.inference.detections) or
+        nucleus_guided (two stages: cellbench.inference.nucleus_guided)."""
         return self.meta.get("family", "smp")
 
     @property

@@ -29,7 +29,7 @@ ARCH = "NucleusGuided"
 FAMILY = "nucleus_guided"
 CONTEXT = 2.0  # crop side per cell side: room for a nucleus at the edge of its cell
 TOP_LEVEL = 0.98  # the largest scale's quantile of the training ratios (the largest cells, less outliers)
-SHAPE = ("stage1_arch", "stage2_arch", "input_size", "aggregation", "ratio_threshold")
+SHAPE = ("stage1_arch", "stage2_arch", "input_size", "aggregation", "ratio_threshold", "stage2_nuclei")
 
 
 def roles(classes: list[str], settings) -> tuple[int, int]:
@@ -113,26 +113,58 @@ class CellSamples:
         self.cells = [cell for row in rows for cell in cells_of(store.get(int(row))[1], store.instances(int(row)),
                                                                  cytoplasm, nucleus, int(row))]
 
-    def batch(self, n: int, scales: list[float], size: int, mean: torch.Tensor, std: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(inputs (n, 4, size, size) float, targets (n, size, size) int64: 1 the cell's cytoplasm,
-        0 anything else, IGNORE_INDEX outside the image)."""
+    def draw(self, n: int, scales: list[float]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """n random cells at random scales: (picture (s, s, 3) uint8, reference nucleus (s, s) uint8,
+        target (s, s) int64: 1 the cell's cytoplasm, 0 anything else, IGNORE_INDEX outside the image)."""
         picks = torch.randint(len(self.cells), (n,)).tolist()
         levels = torch.randint(len(scales), (n,)).tolist()
-        inputs, targets = [], []
+        drawn = []
         for pick, level in zip(picks, levels, strict=True):
             cell = self.cells[pick]
             image, class_map = self.store.get(cell.row)
-            instances = self.store.instances(cell.row)
             box = CropBox.around(cell.centre, cell.nucleus_area, scales[level])
-            own = cut(instances, box) == cell.instance
+            own = cut(self.store.instances(cell.row), box) == cell.instance
             classes = cut(class_map, box, fill=IGNORE_INDEX)
             guide = (own & (classes == self.nucleus)).astype(np.uint8)
             target = np.where(classes == IGNORE_INDEX, IGNORE_INDEX, own & (classes == self.cytoplasm))
-            inputs.append(guide_input(cut(image, box), guide, size, mean, std))
-            targets.append(resize(torch.from_numpy(target.astype(np.int64))[None], size, "nearest")[0])
-        return torch.stack(inputs), torch.stack(targets)
+            drawn.append((cut(image, box), guide, target.astype(np.int64)))
+        return drawn
 
+
+def stage2_batch(drawn: list[tuple[np.ndarray, np.ndarray, np.ndarray]], size: int, mean: torch.Tensor,
+                 std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs (n, 4, size, size) float, targets (n, size, size) int64) of drawn cells."""
+    inputs = [guide_input(picture, guide, size, mean, std) for picture, guide, _ in drawn]
+    targets = [resize(torch.from_numpy(target)[None], size, "nearest")[0] for _, _, target in drawn]
+    return torch.stack(inputs), torch.stack(targets)
+
+
+@torch.no_grad()
+def predicted_guides(stage1: torch.nn.Module, drawn: list, mean: torch.Tensor, std: torch.Tensor, divisor: int
+                     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The drawn cells with stage 1's current nucleus in place of the reference one: the predicted
+    component that covers most of the reference nucleus (the reference itself where stage 1 finds
+    none, so that every drawn cell is trained on)."""
+    from skimage.measure import label as connected_components
+
+    was_training = stage1.training
+    stage1.eval()
+    out = []
+    try:
+        for picture, guide, target in drawn:
+            side = picture.shape[0]
+            padded = -(-side // divisor) * divisor
+            batch = torch.from_numpy(np.ascontiguousarray(picture))[None].to(mean.device)
+            x = torch.nn.functional.pad(normalise(batch, mean, std), (0, padded - side, 0, padded - side))
+            found = (stage1(x)[0].argmax(0)[:side, :side] == 1).cpu().numpy()
+            parts = connected_components(found, connectivity=1)
+            hits = np.bincount(parts[guide > 0], minlength=parts.max() + 1)
+            hits[0] = 0
+            chosen = (parts == hits.argmax()).astype(np.uint8) if hits.max() > 0 else guide
+            out.append((picture, chosen, target))
+    finally:
+        stage1.train(was_training)
+    return out
 
 
 def min_nucleus_area(cells: list[Cell]) -> float:
@@ -141,17 +173,22 @@ def min_nucleus_area(cells: list[Cell]) -> float:
     return max(1.0, 0.5 * float(np.quantile([c.nucleus_area for c in cells], 0.01)))
 
 
-def batch_loss(segmentation, samples: CellSamples, scales: list[float], size: int, nucleus: int,
-               mean: list[float], std: list[float], device: torch.device):
+def batch_loss(segmentation, samples: CellSamples, family: dict, mean: list[float], std: list[float],
+               device: torch.device):
     """loss(model, images uint8 (B, H, W, 3), class maps int64 (B, H, W)): stage 1's loss on the crops
-    (nucleus against the rest) plus stage 2's on as many cells drawn from the variants."""
+    (nucleus against the rest) plus stage 2's on as many cells drawn from the variants, guided by
+    their reference nuclei or by stage 1's (family["stage2_nuclei"])."""
     mean_t, std_t = torch.tensor(mean, device=device), torch.tensor(std, device=device)
     mean_c, std_c = torch.tensor(mean), torch.tensor(std)
+    scales, size, nucleus = family["scales"], family["input_size"], family["nucleus"]
 
     def loss(model, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         nuclei = torch.where(masks == IGNORE_INDEX, IGNORE_INDEX, (masks == nucleus).long())
         first = segmentation(model.stage1(normalise(images, mean_t, std_t)), nuclei)
-        inputs, targets = samples.batch(len(images), scales, size, mean_c, std_c)
+        drawn = samples.draw(len(images), scales)
+        if family["stage2_nuclei"] == "predicted":
+            drawn = predicted_guides(model.stage1, drawn, mean_t, std_t, family["size_divisor"])
+        inputs, targets = stage2_batch(drawn, size, mean_c, std_c)
         second = segmentation(model.stage2(inputs.to(device, non_blocking=True)), targets.to(device))
         return first + second
 

@@ -222,8 +222,8 @@ def build_trainer(arch: str, settings: Settings, mean: list[float], std: list[fl
             raise ValueError("NucleusGuided trains on cells drawn from the training variants: pass variants")
         net, samples, family = nucleus_guided.build_trainer_parts(
             classes, settings.nucleus_guided, train_settings.encoder, train_settings.encoder_weights, *variants)
-        loss = nucleus_guided.batch_loss(segmentation_loss(train_settings.dice_weight), samples, family["scales"],
-                                         family["input_size"], family["nucleus"], mean, std, device)
+        loss = nucleus_guided.batch_loss(segmentation_loss(train_settings.dice_weight), samples, family, mean, std,
+                                         device)
         log.info("NucleusGuided: %d training cells; scales %s for cytoplasm/nucleus area ratios %s",
                  len(samples.cells), [round(s, 2) for s in family["scales"]],
                  [round(r, 2) for r in family["scale_ratios"]])
