@@ -5,6 +5,7 @@ from helpers import make_config, relabelled
 from PIL import Image
 
 from cellbench.evaluation import stats
+from cellbench.evaluation.aggregate import FOREGROUND_MEAN as FOREGROUND
 from cellbench.evaluation.aggregate import summarise, summarise_instances
 from cellbench.evaluation.evaluate import evaluate_predictions
 from cellbench.evaluation.scope import resolve
@@ -123,3 +124,41 @@ def test_tables_name_what_was_scored(demo_data, tmp_path, classes, lookup, headi
         assert "- object type 'cell' derived: the connected components of class 'cell'" in scored
     else:
         assert scope.notes == [] and "Regions: cell = cytoplasm + nucleus." in scored
+
+
+def test_p_values_never_print_as_zero():
+    from cellbench.report.tables import _formatted, p_text
+
+    assert p_text(3e-7) == "< 1e-4" and p_text(0.0) == "< 1e-4" and p_text(0.0123) == "0.0123" and p_text(np.nan) == ""
+    shown = _formatted(pd.DataFrame({"p_value": [1e-9], "p_holm": [0.5], "mean_difference": [1e-9]}))
+    assert shown.iloc[0].tolist() == ["< 1e-4", "0.5000", "0.0000"]
+
+
+def test_every_figure_lists_architectures_in_the_ranking_order():
+    from cellbench.report.figures import arch_order
+
+    summary = pd.DataFrame({"arch": ["Unet", "FPN", "Unet", "FPN"], "class": [FOREGROUND, FOREGROUND, "a", "a"],
+                            "encoder": "r", "cv_dice": [0.7, 0.9, 0.7, 0.9], "fold_sd_dice": 0.1, "is_region": False})
+    assert arch_order(summary, ["Unet", "MaskRCNN", "FPN", "Unet"]) == ["FPN", "Unet", "MaskRCNN"]
+    assert arch_order(None, ["Unet", "FPN"]) == ["FPN", "Unet"]
+
+
+def test_one_foreground_class_is_one_bar_not_two():
+    from cellbench.report.figures import bar_groups
+
+    one = pd.DataFrame({"class": ["nucleus", FOREGROUND], "is_region": [False, False]})
+    assert bar_groups(one) == ["nucleus"]
+    two = pd.DataFrame({"class": ["cytoplasm", "nucleus", "cell", FOREGROUND],
+                        "is_region": [False, False, True, False]})
+    assert bar_groups(two) == ["cytoplasm", "nucleus", "cell", FOREGROUND]
+
+
+def test_outlines_mark_the_edge_of_each_object_even_where_objects_touch():
+    from cellbench.report.figures import outlined
+
+    objects = np.zeros((8, 10), np.int32)
+    objects[1:7, 1:5], objects[1:7, 5:9] = 1, 2  # touching at columns 4|5
+    picture = outlined(np.zeros((8, 10, 3)), objects)
+    edge = picture[..., 0] == 1
+    assert edge[3, 4] and edge[3, 5] and not edge[3, 2] and not edge[0, 0]  # both sides of the contact line
+    assert outlined(picture, None) is picture

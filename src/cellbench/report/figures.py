@@ -10,6 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from skimage.segmentation import find_boundaries  # noqa: E402
 
 from cellbench.classmaps import IGNORE_INDEX  # noqa: E402
 from cellbench.dataset import Dataset  # noqa: E402
@@ -22,6 +25,14 @@ _CLASS_COLOURS = np.array([[0, 0, 0], [0, 158, 115], [230, 159, 0], [86, 180, 23
                            [213, 94, 0], [0, 114, 178], [240, 228, 66]], dtype=np.float64) / 255
 
 
+def arch_order(summary: pd.DataFrame | None, present) -> list[str]:
+    """The order every figure lists architectures in: the ranking by CV Dice (best first), then any
+    architecture the summary lacks, alphabetically."""
+    present = list(dict.fromkeys(present))
+    ranked = [] if summary is None or summary.empty else [a for a in ranking(summary)["arch"] if a in present]
+    return ranked + sorted(a for a in present if a not in ranked)
+
+
 def _fold_scores(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per fold image-wise mean Dice of every class and region, plus the foreground mean."""
     per_fold = metrics.groupby(["arch", "fold", "class", "is_region"])["dice"].mean().reset_index()
@@ -30,11 +41,18 @@ def _fold_scores(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([per_fold, headline], ignore_index=True)
 
 
+def bar_groups(summary: pd.DataFrame) -> list[str]:
+    """The bars of each architecture: classes, regions, then the foreground mean unless it would
+    repeat the only class."""
+    kinds = summary.drop_duplicates("class").set_index("class")["is_region"].drop(FOREGROUND_MEAN, errors="ignore")
+    groups = [*kinds.index[~kinds], *kinds.index[kinds]]
+    return groups + [FOREGROUND_MEAN] if (~kinds).sum() > 1 else groups
+
+
 def plot_dice_by_architecture(summary: pd.DataFrame, metrics: pd.DataFrame, path: Path) -> None:
     """Grouped bars of CV Dice per architecture and class, fold scores as dots, fold SD as bars."""
     archs = ranking(summary)["arch"].tolist()
-    kinds = summary.drop_duplicates("class").set_index("class")["is_region"].drop(FOREGROUND_MEAN)
-    classes = [*kinds.index[~kinds], *kinds.index[kinds], FOREGROUND_MEAN]  # classes, regions, headline
+    classes = bar_groups(summary)
     folds = _fold_scores(metrics)
     width = 0.8 / len(classes)
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(archs) * len(classes) / 2), 4))
@@ -60,10 +78,10 @@ def plot_dice_by_architecture(summary: pd.DataFrame, metrics: pd.DataFrame, path
     plt.close(fig)
 
 
-def plot_dice_by_class(metrics: pd.DataFrame, path: Path) -> None:
+def plot_dice_by_class(metrics: pd.DataFrame, path: Path, summary: pd.DataFrame | None = None) -> None:
     """Box plots of per-image Dice, one panel per class or region, one box per architecture."""
     names = list(dict.fromkeys(metrics["class"]))
-    archs = sorted(metrics["arch"].unique())
+    archs = arch_order(summary, metrics["arch"])
     fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.6), sharey=True, squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         data = [metrics[(metrics["class"] == name) & (metrics["arch"] == a)]["dice"].dropna() for a in archs]
@@ -80,11 +98,11 @@ def _curve(run: pd.DataFrame, column: str) -> pd.Series | None:
     return run[column] if column in run.columns and run[column].notna().any() else None
 
 
-def plot_training_curves(histories: pd.DataFrame, path: Path) -> None:
+def plot_training_curves(histories: pd.DataFrame, path: Path, summary: pd.DataFrame | None = None) -> None:
     """Training loss and, per epoch, the foreground Dice of the images that decide the kept epoch
     (inner hold-out, or the scored fold under the optimistic protocol) and of the scored fold
     (monitor only: it never decides anything); one line per fold, the kept epoch circled."""
-    archs = sorted(histories["arch"].unique())
+    archs = arch_order(summary, histories["arch"])
     selection = selection_of(histories) or "last"
     fig, axes = plt.subplots(2, len(archs), figsize=(3.6 * len(archs), 5.4), squeeze=False, sharex=True)
     for j, arch in enumerate(archs):
@@ -102,6 +120,7 @@ def plot_training_curves(histories: pd.DataFrame, path: Path) -> None:
                 axes[1][j].scatter(kept["epoch"], shown[kept.index], s=50, facecolors="none", edgecolors="k")
         axes[0][j].set_title(arch)
         axes[1][j].set_xlabel("epoch")
+        axes[1][j].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0][0].set_ylabel("training loss")
     axes[1][0].set_ylabel("foreground Dice")
     axes[0][-1].legend(fontsize=7)
@@ -135,30 +154,65 @@ def choose_overlay_samples(metrics: pd.DataFrame, n: int) -> list[str]:
     return per_image.index[picks].tolist()
 
 
+def outlined(picture: np.ndarray, instances: np.ndarray | None) -> np.ndarray:
+    """Object outlines (white) drawn on an RGB float picture, so touching objects stay apart."""
+    if instances is None or not instances.any():
+        return picture
+    out = picture.copy()
+    out[find_boundaries(instances, mode="inner")] = 1.0
+    return out
+
+
+def _outline_type(prediction_dirs: dict[tuple[str, int], Path]) -> str | None:
+    """The object type outlined in the overlays: cells when they were predicted, else the first type."""
+    folder = Path(next(iter(prediction_dirs.values()))) / "instances" if prediction_dirs else None
+    types = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder is not None and folder.is_dir() else []
+    return "cell" if "cell" in types else (types[0] if types else None)
+
+
+def _predicted_instances(folder: Path, kind: str | None, sample: str) -> np.ndarray | None:
+    path = Path(folder) / "instances" / str(kind) / f"{sample}.png"
+    return read_png(path) if kind is not None and path.exists() else None
+
+
 def plot_overlays(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dict[tuple[str, int], Path],
-                  splits: pd.DataFrame, n: int, path: Path) -> None:
-    """Panel rows: image | truth | prediction of each architecture, for a few validation images."""
+                  splits: pd.DataFrame, n: int, path: Path, summary: pd.DataFrame | None = None,
+                  classes: list[str] | None = None) -> None:
+    """Panel rows: image | truth | prediction of each architecture, for a few out-of-fold images; class
+    colours with a legend, object outlines in white."""
     samples = choose_overlay_samples(metrics, n)
-    archs = sorted({arch for arch, _ in prediction_dirs})
+    archs = arch_order(summary, [arch for arch, _ in prediction_dirs])
     data = Dataset(data_dir)
     fold_of = splits.set_index("sample_id")["fold"]
+    kind = _outline_type(prediction_dirs)
     columns = 2 + len(archs)
-    fig, axes = plt.subplots(max(1, len(samples)), columns, figsize=(2.4 * columns, 2.4 * max(1, len(samples))),
+    fig, axes = plt.subplots(max(1, len(samples)), columns, figsize=(2.4 * columns, 2.4 * max(1, len(samples)) + 0.5),
                              squeeze=False)
     for i, sample in enumerate(samples):
         image, truth = data.image(sample), data.class_map(sample)
-        panels = [("image", image), ("truth", colourise(truth, image))]
+        truth_objects = data.instances(sample) if kind is not None else None
+        panels = [("image", image / 255), ("truth", outlined(colourise(truth, image), truth_objects))]
         for arch in archs:
-            predicted = read_png(Path(prediction_dirs[(arch, int(fold_of[sample]))]) / f"{sample}.png")
+            folder = Path(prediction_dirs[(arch, int(fold_of[sample]))])
+            predicted = read_png(folder / f"{sample}.png")
             dice = metrics[(metrics["sample_id"] == sample) & (metrics["arch"] == arch)
                            & ~metrics["is_region"]]["dice"].mean()
-            panels.append((f"{arch} (Dice {dice:.2f})", colourise(predicted, image)))
+            panels.append((f"{arch} (Dice {dice:.2f})",
+                           outlined(colourise(predicted, image), _predicted_instances(folder, kind, sample))))
         for ax, (title, picture) in zip(axes[i], panels, strict=True):
             ax.imshow(picture, interpolation="nearest")
             ax.set_title(title if i == 0 or title not in ("image", "truth") else "", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
         axes[i][0].set_ylabel(sample, fontsize=8)
-    fig.tight_layout()
+    if classes:
+        handles = [Patch(color=_CLASS_COLOURS[min(i, len(_CLASS_COLOURS) - 1)], label=name)
+                   for i, name in enumerate(classes) if i > 0]
+        if kind is not None:
+            handles.append(Patch(facecolor="white", edgecolor="black", label=f"{kind} outline"))
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
     plt.close(fig)

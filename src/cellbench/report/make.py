@@ -51,9 +51,12 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
     with tempfile.TemporaryDirectory(prefix="cellbench-report-") as tmp:
         stage = Path(tmp)
         plot_dice_by_architecture(summary, metrics, stage / FIGURES[0])
-        plot_dice_by_class(metrics, stage / FIGURES[1])
-        plot_training_curves(histories, stage / FIGURES[2])
-        plot_overlays(metrics, data_dir, prediction_dirs, splits, overlay_samples, stage / FIGURES[3])
+        plot_dice_by_class(metrics, stage / FIGURES[1], summary)
+        plot_training_curves(histories, stage / FIGURES[2], summary)
+        classes = scope.classes if scope is not None else ["background", *dict.fromkeys(
+            metrics.loc[~metrics["is_region"], "class"])]
+        plot_overlays(metrics, data_dir, prediction_dirs, splits, overlay_samples, stage / FIGURES[3], summary,
+                      classes)
         empty_stats = pd.DataFrame(columns=["kind", "metric", "target", "arch", "arch_b", "n", "estimate", "ci_low",
                                             "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
         comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),

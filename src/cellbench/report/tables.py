@@ -13,12 +13,21 @@ from cellbench.evaluation.scope import Scope
 from cellbench.fsutil import HTML_MARK
 from cellbench.report.protocol import SELECTION_WORDS, is_optimistic, selection_of
 
+P_VALUES = ("p_value", "p_holm")
+
+
+def p_text(value: float) -> str:
+    """A p-value as a reader should see it: never 0.0000."""
+    return "" if pd.isna(value) else "< 1e-4" if value < 1e-4 else f"{value:.4f}"
+
 
 def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     shown = table.copy()
     integers = shown.select_dtypes("integer").columns
     numeric = shown.select_dtypes("number").columns.difference(integers)
-    shown[numeric] = shown[numeric].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    for column in numeric:
+        shown[column] = shown[column].map(p_text if column in P_VALUES
+                                          else lambda v: "" if pd.isna(v) else f"{v:.4f}")
     shown[integers] = shown[integers].map(lambda v: "" if pd.isna(v) else str(int(v)))
     return shown.astype(object).fillna("")
 

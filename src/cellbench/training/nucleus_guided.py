@@ -206,6 +206,9 @@ def build_trainer_parts(classes: list[str], settings, encoder: str, encoder_weig
         raise ConfigError(f"nucleus_guided.input_size {settings['input_size']} is not a multiple of {divisor} "
                           f"(required by {settings['stage2_arch']})")
     samples = CellSamples(store, rows, cytoplasm, nucleus)
+    if not samples.cells:
+        raise ConfigError("NucleusGuided: no training cell has a nucleus (check the classes, "
+                          "nucleus_guided.nucleus_class and the instance maps)")
     if settings["scales"]:
         scales = sorted(float(s) for s in settings["scales"])
         ratios = ratios_of(scales)
@@ -213,7 +216,7 @@ def build_trainer_parts(classes: list[str], settings, encoder: str, encoder_weig
         scales, ratios = choose_scales(samples.cells, settings["n_scales"])
     meta = {"family": FAMILY, "encoder": encoder, "cytoplasm": cytoplasm, "nucleus": nucleus,
             **{key: settings[key] for key in SHAPE}, "scales": scales, "scale_ratios": ratios,
-            "min_nucleus_area": min_nucleus_area(samples.cells) if samples.cells else 1.0,
+            "min_nucleus_area": min_nucleus_area(samples.cells),
             "size_divisor": models.size_divisor(net.stage1)}
     return net, samples, meta
 
