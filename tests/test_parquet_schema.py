@@ -20,6 +20,7 @@ from cellbench.inference.infer import ModelSet, infer
 from cellbench.measure.by_type import by_type
 from cellbench.measure.fidelity import fidelity
 from cellbench.measure.measure import predicted_cells, reference_cells
+from cellbench.report.cost import cost_table, fold_costs, model_cost
 from cellbench.training import augment, train
 
 CELL_FEATURES = r"(cell|nucleus|cytoplasm)_\w+|nc_ratio|nc_intensity_ratio"
@@ -80,6 +81,13 @@ def run(demo_data, demo_raw, tmp_path_factory):
     small = make_config(demo_raw, train={"epochs": 1, "steps_per_epoch": 1, "batch_size": 2, "crop_size": 64})
     train.train_fold(small, "Unet", 0, demo_data, root / "augmented", root / "splits.parquet", root / "model")
     out["models/<arch>/fold<k>/history.parquet"] = root / "model" / "history.parquet"
+    benchmark = root / "fold0.tsv"  # as Snakemake's benchmark directive writes it
+    benchmark.write_text("s\th:m:s\tmax_rss\tmax_vms\n12.5\t0:00:12\t812.3\t2048.0\n")
+    folds = fold_costs({("Unet", 0): benchmark}, {("Unet", 0): benchmark}, splits,
+                       pd.read_parquet(root / "model" / "history.parquet"))
+    write_parquet(cost_table(pd.DataFrame([model_cost(root / "model" / "model.pt")]), folds, summarise(metrics)),
+                  root / "cost.parquet")
+    out["cost.parquet"] = root / "cost.parquet"
     images = sorted(demo_raw.glob("*.png"))[:2]
     infer(images, [ModelSet("Unet", (root / "model" / "model.pt",))], root / "infer", Windows(tile_size=64))
     out["infer/<name>/predictions.parquet"] = root / "infer" / "predictions.parquet"

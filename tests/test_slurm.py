@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slurm
 
 BIN = Path(sys.executable).parent
 LOCAL_RULES = {"all", "demo_dataset", "validate", "run_info", "split", "aggregate", "report", "export_labelme",
-               "measure_summary", "report_measurements"}
+               "measure_summary", "report_measurements", "cost"}
 
 
 def partition() -> str | None:

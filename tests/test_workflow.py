@@ -125,7 +125,7 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     write_config(tmp_path, epochs=2)
     jobs = planned_jobs(snakemake(tmp_path, "-n"))
     assert jobs == {"train": 4, "predict": 4, "evaluate": 4, "aggregate": 1, "report": 1, "measure": 4,
-                    "measure_summary": 1, "report_measurements": 1, "run_info": 1, "all": 1}
+                    "measure_summary": 1, "report_measurements": 1, "cost": 1, "run_info": 1, "all": 1}
 
     write_config(tmp_path, epochs=1)
     assert planned_jobs(snakemake(tmp_path, "-n")) == {}
@@ -136,7 +136,7 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, "-n"))
     assert jobs == {"validate": 1, "ingest": 1, "split": 1, "augment": 1, "train": 4, "predict": 4, "evaluate": 4,
                     "aggregate": 1, "report": 1, "measure_reference": 1, "measure": 4, "measure_summary": 1,
-                    "report_measurements": 1, "all": 1}
+                    "report_measurements": 1, "cost": 1, "all": 1}
 
 
 def test_demo_mode_generates_its_data_and_reruns_on_an_edited_annotation(tmp_path):

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -344,6 +345,37 @@ def cmd_report(args, settings: Settings):
                 table(args.stats, "stats"), resolve(list(settings.classes), settings.evaluate))
 
 
+def cmd_cost(args, settings: Settings):
+    from cellbench.fsutil import write_bytes, write_parquet
+    from cellbench.report import COST_FIGURES
+    from cellbench.report.cost import cost_table, fold_costs, model_cost
+    from cellbench.report.figures import plot_cost_accuracy
+    layout = _layout(settings)
+    runs = [(a, k) for a in settings.train.architectures for k in range(settings.split.folds)]
+
+    def paths(given, default):
+        return dict(zip(runs, [_existing(p, "train or predict") for p in (given or [default(a, k) for a, k in runs])],
+                        strict=True))
+
+    checkpoints = paths(args.checkpoints, layout.checkpoint)
+    trained = paths(args.train_benchmarks, lambda a, k: layout.benchmark("train", a, f"fold{k}"))
+    predicted = paths(args.predict_benchmarks, lambda a, k: layout.benchmark("predict", a, f"fold{k}"))
+    histories = pd.concat([pd.read_parquet(p) for p in paths(args.histories, layout.history).values()],
+                          ignore_index=True)
+    first_folds = {arch: path for (arch, fold), path in checkpoints.items() if fold == 0}
+    models = pd.DataFrame([model_cost(path) for path in first_folds.values()])
+    folds = fold_costs(trained, predicted, pd.read_parquet(_existing(args.splits or layout.splits, "split")),
+                       histories)
+    table = cost_table(models, folds, pd.read_parquet(_existing(args.summary or layout.summary, "aggregate")))
+    write_parquet(table, Path(args.out_table or layout.cost))
+    with tempfile.TemporaryDirectory(prefix="cellbench-cost-") as tmp:
+        plot_cost_accuracy(table, Path(tmp) / COST_FIGURES[0])
+        write_bytes((Path(tmp) / COST_FIGURES[0]).read_bytes(),
+                    Path(args.out_figure or Path(layout.report) / COST_FIGURES[0]))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        log.info("cost against accuracy:\n%s", table.round(4).to_string(index=False))
+
+
 def cmd_export_labelme(args, settings: Settings):
     from cellbench.formats.labelme import export as labelme_export
     from cellbench.images import IMAGE_SUFFIXES
@@ -512,6 +544,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name in (*FIGURES, *TABLES):
         sub.add_argument("--out-" + name.replace(".", "-").replace("_", "-"), dest="out_" + name.replace(".", "_"),
                          help=f"where to write {name} (default: in --out)")
+    sub = step("cost", cmd_cost, "what each architecture costs beside what it scores: parameters, multiply-adds, "
+               "training time and memory per fold, prediction speed; the cost-accuracy figure")
+    for option, made in (("--checkpoints", "model.pt"), ("--train-benchmarks", "train jobs' Snakemake benchmark"),
+                         ("--predict-benchmarks", "predict jobs' Snakemake benchmark"), ("--histories", "history")):
+        sub.add_argument(option, nargs="+", help=f"the {made} files, architecture-major then fold "
+                                                 "(default: every architecture x fold)")
+    for option in ("--summary", "--splits", "--out-table", "--out-figure"):
+        sub.add_argument(option)
     sub = step("export-labelme", cmd_export_labelme, "class maps (e.g. predictions) -> LabelMe JSON for correction")
     sub.add_argument("--arch", help="export this architecture's out-of-fold predictions")
     sub.add_argument("--masks", nargs="+", help="or: folders of class-index PNGs (0..C-1 in `classes` order)")

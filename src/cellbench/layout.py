@@ -121,6 +121,10 @@ class Layout:
     def summary(self) -> str:
         return self._p("summary.parquet")
 
+    @property
+    def cost(self) -> str:
+        return self._p("cost.parquet")
+
     def infer(self, name) -> str:
         return self._p("infer", name)
 

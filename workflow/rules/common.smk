@@ -12,7 +12,13 @@ from cellbench import preflight
 from cellbench.dataset import demo
 from cellbench.dataset.ingest import annotation_folder, input_files
 from cellbench.layout import Layout
-from cellbench.report import FIGURES, MEASUREMENT_FIGURES, MEASUREMENT_TABLES, TABLES
+from cellbench.report import (
+    COST_FIGURES,
+    FIGURES,
+    MEASUREMENT_FIGURES,
+    MEASUREMENT_TABLES,
+    TABLES,
+)
 from cellbench.dataset.split import metadata_path
 from cellbench.inference.inputs import find_images
 from cellbench.settings import NOT_MODEL_SETTINGS
@@ -130,9 +136,16 @@ def split_inputs(wildcards):
 
 
 def all_targets():
-    return [L.summary, L.metrics, L.run_info, L.cells, L.fidelity] + report_files()
+    return [
+        L.summary,
+        L.metrics,
+        L.run_info,
+        L.cells,
+        L.fidelity,
+        L.cost,
+    ] + report_files()
 
 
 def report_files():
-    names = FIGURES + TABLES + MEASUREMENT_FIGURES + MEASUREMENT_TABLES
+    names = FIGURES + TABLES + MEASUREMENT_FIGURES + MEASUREMENT_TABLES + COST_FIGURES
     return [os.path.join(L.report, name) for name in names]

@@ -10,6 +10,8 @@ rule predict:
         directory(L.predictions("{arch}", "{fold}")),
     log:
         L.log("predict", "{arch}", "fold{fold}"),
+    benchmark:
+        L.benchmark("predict", "{arch}", "fold{fold}")
     conda:
         ENV
     threads: 1

@@ -53,3 +53,38 @@ rule report:
         "--out-dice-by-class-png {output.dice_by_class:q} --out-training-curves-png {output.training_curves:q} "
         "--out-overlays-png {output.overlays:q} --out-model-comparison-md {output.comparison_md:q} "
         "--out-model-comparison-html {output.comparison_html:q} > {log:q} 2>&1"
+
+
+# What each architecture costs beside what it scores (parameters, multiply-adds, training time and
+# memory per fold from the jobs' benchmark files, prediction speed) and the cost-accuracy figure.
+rule cost:
+    input:
+        checkpoints=expand(L.checkpoint("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
+        train=expand(
+            L.benchmark("train", "{arch}", "fold{fold}"), arch=ARCHS, fold=FOLDS
+        ),
+        predict=expand(
+            L.benchmark("predict", "{arch}", "fold{fold}"), arch=ARCHS, fold=FOLDS
+        ),
+        histories=expand(L.history("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
+        summary=L.summary,
+        splits=L.splits,
+    output:
+        table=L.cost,
+        figure=report(
+            os.path.join(L.report, "cost_accuracy.png"),
+            caption="../report/cost_accuracy.rst",
+            category="1. Model comparison",
+        ),
+    log:
+        L.log("cost"),
+    localrule: True
+    conda:
+        ENV
+    params:
+        settings=settings("dataset", "train", "split"),
+    shell:
+        "python -m cellbench cost --settings {params.settings:q} --checkpoints {input.checkpoints:q} "
+        "--train-benchmarks {input.train:q} --predict-benchmarks {input.predict:q} "
+        "--histories {input.histories:q} --summary {input.summary:q} --splits {input.splits:q} "
+        "--out-table {output.table:q} --out-figure {output.figure:q} > {log:q} 2>&1"

@@ -8,3 +8,5 @@ TABLES = ("model_comparison.md", "model_comparison.html")
 MEASUREMENT_FIGURES = ("cell_features_by_type.png", "bland_altman.png")
 MEASUREMENT_TABLES = ("measurement_fidelity.md", "measurement_fidelity.html", "cell_features_by_type.md",
                       "cell_features_by_type.html")
+# the cost page (report rule `cost`, cellbench.report.cost)
+COST_FIGURES = ("cost_accuracy.png",)

@@ -135,6 +135,42 @@ def plot_training_curves(histories: pd.DataFrame, path: Path, summary: pd.DataFr
     plt.close(fig)
 
 
+def pareto_front(cost: pd.Series, score: pd.Series, cheaper_is_lower: bool = True) -> pd.Index:
+    """The architectures no other beats on both cost and score."""
+    kept, best = [], -np.inf
+    order = cost.sort_values(ascending=cheaper_is_lower).index
+    for arch in order:
+        if score[arch] > best:
+            kept.append(arch)
+            best = score[arch]
+    return pd.Index(kept)
+
+
+def plot_cost_accuracy(table: pd.DataFrame, path: Path) -> None:
+    """CV foreground Dice against training time per fold and against prediction speed; bars: fold SDs,
+    line: the Pareto front (nothing is both cheaper and better)."""
+    table = table.set_index("arch")
+    panels = [("train_minutes", "train_minutes_sd", "training time per fold (minutes)", True)]
+    if "predict_images_per_second" in table.columns and table["predict_images_per_second"].notna().any():
+        panels.append(("predict_images_per_second", None, "out-of-fold prediction (images / second)", False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (column, spread, label, lower) in zip(axes[0], panels, strict=True):
+        ax.errorbar(table[column], table["cv_dice"], yerr=table["fold_sd_dice"],
+                    xerr=table[spread] if spread else None, fmt="o", color="0.2", ecolor="0.6", capsize=3)
+        for arch, row in table.iterrows():
+            ax.annotate(arch, (row[column], row["cv_dice"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        front = pareto_front(table[column].dropna(), table["cv_dice"], lower)
+        ax.plot(table.loc[front, column], table.loc[front, "cv_dice"], color=_CLASS_COLOURS[6], linewidth=1,
+                label="Pareto front")
+        ax.set_xlabel(label)
+        ax.set_ylabel("CV foreground Dice")
+        ax.legend(fontsize=8, frameon=False)
+    fig.suptitle("Cost against accuracy (bars: fold SD)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
+    plt.close(fig)
+
+
 def colourise(class_map: np.ndarray, image: np.ndarray, alpha: float = 0.55) -> np.ndarray:
     """Class colours blended over the image (background left as is, ignored regions grey)."""
     colours = _CLASS_COLOURS[np.minimum(class_map, len(_CLASS_COLOURS) - 1)]

@@ -469,6 +469,8 @@ class _EpochEnd:
                   **_dice_columns("monitor", monitor_dice, monitor_classes),
                   "learning_rate": trainer.learning_rate,
                   "seconds": epoch_seconds + time.perf_counter() - started,
+                  "peak_gpu_gb": (torch.cuda.max_memory_allocated(trainer.device) / 2**30
+                                  if trainer.device.type == "cuda" else float("nan")),
                   "images_per_second": progress.seen / epoch_seconds if epoch_seconds else float("nan"),
                   "selected": False}
         progress.history.append(record)
