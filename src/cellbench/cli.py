@@ -353,15 +353,15 @@ def cmd_cost(args, settings: Settings):
     layout = _layout(settings)
     runs = [(a, k) for a in settings.train.architectures for k in range(settings.split.folds)]
 
-    def paths(given, default):
+    def paths(given, default):  # the layout is read only for the files not given
         return dict(zip(runs, [_existing(p, "train or predict") for p in (given or [default(a, k) for a, k in runs])],
                         strict=True))
 
-    checkpoints = paths(args.checkpoints, layout.checkpoint)
+    checkpoints = paths(args.checkpoints, lambda a, k: layout.checkpoint(a, k))
     trained = paths(args.train_benchmarks, lambda a, k: layout.benchmark("train", a, f"fold{k}"))
     predicted = paths(args.predict_benchmarks, lambda a, k: layout.benchmark("predict", a, f"fold{k}"))
-    histories = pd.concat([pd.read_parquet(p) for p in paths(args.histories, layout.history).values()],
-                          ignore_index=True)
+    histories = pd.concat([pd.read_parquet(p) for p in paths(args.histories, lambda a, k: layout.history(a, k))
+                           .values()], ignore_index=True)
     first_folds = {arch: path for (arch, fold), path in checkpoints.items() if fold == 0}
     models = pd.DataFrame([model_cost(path) for path in first_folds.values()])
     folds = fold_costs(trained, predicted, pd.read_parquet(_existing(args.splits or layout.splits, "split")),
