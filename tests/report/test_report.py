@@ -162,3 +162,21 @@ def test_outlines_mark_the_edge_of_each_object_even_where_objects_touch():
     edge = picture[..., 0] == 1
     assert edge[3, 4] and edge[3, 5] and not edge[3, 2] and not edge[0, 0]  # both sides of the contact line
     assert outlined(picture, None) is picture
+
+
+def test_scores_per_stratum_with_intervals_and_none_without_strata(tmp_path):
+    from cellbench.report.figures import plot_dice_by_stratum
+    from cellbench.report.strata import stratum_scores
+
+    splits = pd.DataFrame({"sample_id": list("abcd"), "fold": [0, 0, 1, 1], "stratum": [1, 1, 2, 2]})
+    metrics = pd.DataFrame({"arch": "Unet", "sample_id": list("aabbccdd"), "class": ["x", "y"] * 4,
+                            "is_region": False, "dice": [1.0, 0.0, 0.8, 0.2, 0.5, 0.5, 0.5, np.nan]})
+    scores = stratum_scores(metrics, splits, resamples=200).set_index(["stratum", "class"])
+    assert scores.loc[("1", "x"), "dice"] == pytest.approx(0.9) and scores.loc[("1", "x"), "n"] == 2
+    assert scores.loc[("2", "y"), "n"] == 1  # the image without a y is not counted
+    assert scores.loc[("1", FOREGROUND), "dice"] == pytest.approx(0.5)  # per-image means 0.5 and 0.5
+    assert scores.loc[("1", "x"), "ci_low"] <= 0.9 <= scores.loc[("1", "x"), "ci_high"]
+    plot_dice_by_stratum(scores.reset_index(), tmp_path / "strata.png")
+    assert stratum_scores(metrics, splits.drop(columns="stratum")).empty
+    plot_dice_by_stratum(stratum_scores(metrics, splits.assign(stratum=1)), tmp_path / "none.png")  # says why
+    assert (tmp_path / "strata.png").stat().st_size > 0 and (tmp_path / "none.png").stat().st_size > 0

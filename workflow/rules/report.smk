@@ -37,6 +37,11 @@ rule report:
             caption="../report/overlays.rst",
             category="4. Predictions",
         ),
+        dice_by_stratum=report(
+            os.path.join(L.report, "dice_by_stratum.png"),
+            caption="../report/dice_by_stratum.rst",
+            category="2. Per-image scores",
+        ),
         comparison_md=os.path.join(L.report, "model_comparison.md"),
     log:
         L.log("report"),
@@ -51,7 +56,8 @@ rule report:
         "--histories {input.histories:q} --predictions {input.predictions:q} --data {input.data:q} "
         "--splits {input.splits:q} --out-dice-by-architecture-png {output.dice_by_architecture:q} "
         "--out-dice-by-class-png {output.dice_by_class:q} --out-training-curves-png {output.training_curves:q} "
-        "--out-overlays-png {output.overlays:q} --out-model-comparison-md {output.comparison_md:q} "
+        "--out-overlays-png {output.overlays:q} --out-dice-by-stratum-png {output.dice_by_stratum:q} "
+        "--out-model-comparison-md {output.comparison_md:q} "
         "--out-model-comparison-html {output.comparison_html:q} > {log:q} 2>&1"
 
 

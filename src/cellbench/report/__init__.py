@@ -2,7 +2,8 @@
 (protocol.py), put together by make.make_report. This module only names the outputs, so that the
 workflow can declare them without importing matplotlib."""
 
-FIGURES = ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png", "overlays.png")
+FIGURES = ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png", "overlays.png",
+           "dice_by_stratum.png")
 TABLES = ("model_comparison.md", "model_comparison.html")
 # the measurement pages (report rule `report_measurements`, cellbench.report.measurements)
 MEASUREMENT_FIGURES = ("cell_features_by_type.png", "bland_altman.png")

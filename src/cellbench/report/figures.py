@@ -135,6 +135,41 @@ def plot_training_curves(histories: pd.DataFrame, path: Path, summary: pd.DataFr
     plt.close(fig)
 
 
+def plot_dice_by_stratum(scores: pd.DataFrame, path: Path, summary: pd.DataFrame | None = None) -> None:
+    """One panel per class (and the foreground mean): mean Dice per stratum, one bar per architecture,
+    95 % bootstrap intervals over the stratum's images."""
+    if scores.empty:
+        fig, ax = plt.subplots(figsize=(6, 2.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No strata: set split.stratify_column (e.g. the cell type) to score each stratum",
+                ha="center", va="center", fontsize=9)
+    else:
+        names = [n for n in dict.fromkeys(scores["class"]) if n != FOREGROUND_MEAN] + [FOREGROUND_MEAN]
+        archs = arch_order(summary, scores["arch"])
+        strata = sorted(scores["stratum"].unique(), key=lambda v: (len(v), v))
+        width = 0.8 / len(archs)
+        fig, axes = plt.subplots(1, len(names), figsize=(max(3.5, 0.5 * len(strata) * len(archs)) * len(names) / 1.5,
+                                                         3.8), sharey=True, squeeze=False)
+        for ax, name in zip(axes[0], names, strict=True):
+            for j, arch in enumerate(archs):
+                rows = scores[(scores["class"] == name) & (scores["arch"] == arch)].set_index("stratum").reindex(strata)
+                x = np.arange(len(strata)) + (j - (len(archs) - 1) / 2) * width
+                errors = np.vstack([rows["dice"] - rows["ci_low"], rows["ci_high"] - rows["dice"]]).clip(min=0)
+                ax.bar(x, rows["dice"], width * 0.9, yerr=errors, capsize=2, color=_CLASS_COLOURS[1 + j % 7],
+                       label=arch)
+            counts = scores[scores["class"] == name].groupby("stratum")["n"].max().reindex(strata)
+            ax.set_xticks(np.arange(len(strata)), [f"{s}\n(n={int(n)})" for s, n in zip(strata, counts, strict=True)],
+                          fontsize=7)
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("stratum")
+        axes[0][0].set_ylabel("Dice (mean over the stratum's images)")
+        axes[0][0].set_ylim(0, 1.05)
+        axes[0][-1].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
+    plt.close(fig)
+
+
 def pareto_front(cost: pd.Series, score: pd.Series, cheaper_is_lower: bool = True) -> pd.Index:
     """The architectures no other beats on both cost and score."""
     kept, best = [], -np.inf

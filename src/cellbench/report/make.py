@@ -11,7 +11,14 @@ import pandas as pd
 from cellbench.evaluation.scope import Scope
 from cellbench.fsutil import write_bytes
 from cellbench.report import FIGURES, TABLES
-from cellbench.report.figures import plot_dice_by_architecture, plot_dice_by_class, plot_overlays, plot_training_curves
+from cellbench.report.figures import (
+    plot_dice_by_architecture,
+    plot_dice_by_class,
+    plot_dice_by_stratum,
+    plot_overlays,
+    plot_training_curves,
+)
+from cellbench.report.strata import stratum_scores
 from cellbench.report.tables import comparison_tables
 
 
@@ -57,9 +64,11 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
             metrics.loc[~metrics["is_region"], "class"])]
         plot_overlays(metrics, data_dir, prediction_dirs, splits, overlay_samples, stage / FIGURES[3], summary,
                       classes)
+        strata = stratum_scores(metrics, splits)
+        plot_dice_by_stratum(strata, stage / FIGURES[4], summary)
         empty_stats = pd.DataFrame(columns=["kind", "metric", "target", "arch", "arch_b", "n", "estimate", "ci_low",
                                             "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
         comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
-                          stats if stats is not None else empty_stats, stage, scope)
+                          stats if stats is not None else empty_stats, stage, scope, strata)
         for name, target in targets.items():
             write_bytes((stage / name).read_bytes(), target)

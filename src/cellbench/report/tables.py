@@ -88,7 +88,7 @@ def _scored_html(lines: list[str], notes: list[str]) -> str:
 
 
 def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, stats: pd.DataFrame,
-                      out_dir: Path, scope: Scope | None = None) -> pd.DataFrame:
+                      out_dir: Path, scope: Scope | None = None, strata: pd.DataFrame | None = None) -> pd.DataFrame:
     """What was scored (the classes, regions and object types, with ``scope``'s notes on defaults
     skipped and object types derived), model comparison (best first), instance metrics and
     statistics, as Markdown and HTML."""
@@ -114,6 +114,11 @@ def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, sta
          "Per-image differences arch - arch_b on the same images; Wilcoxon signed-rank p, Holm-corrected "
          "over all pairs of a metric and target."),
     ]
+    if strata is not None and not strata.empty:
+        sections.append(("Per stratum (split.stratify_column)", strata.sort_values(["class", "stratum", "arch"]),
+                         "Mean Dice over the out-of-fold images of each stratum (per class, and the per-image "
+                         "foreground mean) with a 95 % bootstrap interval over those images; small strata have "
+                         "wide intervals."))
     lines, notes = scored_lines(summary, instance_summary, scope), scope.notes if scope is not None else []
     markdown = "\n".join([_scored_markdown(lines, notes), *(_markdown(*section) for section in sections)])
     (out_dir / "model_comparison.md").write_text(f"{markdown}\n{HTML_MARK}\n")
