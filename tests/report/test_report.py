@@ -180,3 +180,16 @@ def test_scores_per_stratum_with_intervals_and_none_without_strata(tmp_path):
     assert stratum_scores(metrics, splits.drop(columns="stratum")).empty
     plot_dice_by_stratum(stratum_scores(metrics, splits.assign(stratum=1)), tmp_path / "none.png")  # says why
     assert (tmp_path / "strata.png").stat().st_size > 0 and (tmp_path / "none.png").stat().st_size > 0
+
+
+def test_errors_are_painted_by_kind_and_the_worst_images_come_first():
+    from cellbench.report.figures import difference, worst_images
+
+    truth = np.array([[0, 1, 2, 255]], np.uint8)
+    predicted = np.array([[1, 0, 1, 0]], np.uint8)
+    painted = difference(truth, predicted, np.zeros((1, 4, 3), np.uint8), alpha=1.0)
+    assert [tuple((painted[0, i] * 255).round().astype(int)) for i in range(4)] == [
+        (230, 159, 0), (0, 114, 178), (204, 121, 167), (0, 0, 0)]  # fp, fn, wrong class, ignored
+    metrics = pd.DataFrame({"arch": "Unet", "sample_id": list("aabbcc"), "class": ["x", "y"] * 3, "is_region": False,
+                            "dice": [0.9, 0.7, 0.2, 0.4, 0.6, np.nan]})
+    assert worst_images(metrics, "Unet", 2) == [("b", pytest.approx(0.3)), ("c", pytest.approx(0.6))]

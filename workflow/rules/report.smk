@@ -42,6 +42,11 @@ rule report:
             caption="../report/dice_by_stratum.rst",
             category="2. Per-image scores",
         ),
+        worst_cases=report(
+            os.path.join(L.report, "worst_cases.png"),
+            caption="../report/worst_cases.rst",
+            category="4. Predictions",
+        ),
         comparison_md=os.path.join(L.report, "model_comparison.md"),
     log:
         L.log("report"),
@@ -57,6 +62,7 @@ rule report:
         "--splits {input.splits:q} --out-dice-by-architecture-png {output.dice_by_architecture:q} "
         "--out-dice-by-class-png {output.dice_by_class:q} --out-training-curves-png {output.training_curves:q} "
         "--out-overlays-png {output.overlays:q} --out-dice-by-stratum-png {output.dice_by_stratum:q} "
+        "--out-worst-cases-png {output.worst_cases:q} "
         "--out-model-comparison-md {output.comparison_md:q} "
         "--out-model-comparison-html {output.comparison_html:q} > {log:q} 2>&1"
 

@@ -225,6 +225,56 @@ def choose_overlay_samples(metrics: pd.DataFrame, n: int) -> list[str]:
     return per_image.index[picks].tolist()
 
 
+_ERROR_COLOURS = {"false positive": (230, 159, 0), "false negative": (0, 114, 178), "wrong class": (204, 121, 167)}
+
+
+def difference(truth: np.ndarray, predicted: np.ndarray, image: np.ndarray, alpha: float = 0.7) -> np.ndarray:
+    """The image with the errors painted: foreground predicted on background, background predicted on
+    foreground, the wrong foreground class (Okabe-Ito colours); ignored pixels are not errors."""
+    out = image.astype(np.float64) / 255
+    scored = truth != IGNORE_INDEX
+    masks = {"false positive": scored & (truth == 0) & (predicted > 0),
+             "false negative": scored & (truth > 0) & (predicted == 0),
+             "wrong class": scored & (truth > 0) & (predicted > 0) & (truth != predicted)}
+    for name, mask in masks.items():
+        out[mask] = (1 - alpha) * out[mask] + alpha * np.array(_ERROR_COLOURS[name]) / 255
+    return out
+
+
+def worst_images(metrics: pd.DataFrame, arch: str, n: int) -> list[tuple[str, float]]:
+    """The n out-of-fold images of ``arch`` with the lowest foreground Dice (mean over classes), worst first."""
+    rows = metrics[(metrics["arch"] == arch) & ~metrics["is_region"]]
+    per_image = rows.groupby("sample_id")["dice"].mean().dropna().sort_values(kind="stable")
+    return list(per_image.head(n).items())
+
+
+def plot_worst_cases(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dict[tuple[str, int], Path],
+                     splits: pd.DataFrame, path: Path, summary: pd.DataFrame | None = None, n: int = 8) -> None:
+    """One row per architecture: its n worst out-of-fold images by foreground Dice, errors painted, so
+    that failures (and annotation errors) are found."""
+    archs = arch_order(summary, [arch for arch, _ in prediction_dirs])
+    data = Dataset(data_dir)
+    fold_of = splits.set_index("sample_id")["fold"]
+    fig, axes = plt.subplots(max(1, len(archs)), n, figsize=(1.9 * n, 2.1 * max(1, len(archs)) + 0.5),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, arch in enumerate(archs):
+        for j, (sample, dice) in enumerate(worst_images(metrics, arch, n)):
+            image = data.image(sample)
+            predicted = read_png(Path(prediction_dirs[(arch, int(fold_of[sample]))]) / f"{sample}.png")
+            axes[i][j].imshow(difference(data.class_map(sample), predicted, image), interpolation="nearest")
+            axes[i][j].set_title(f"{sample}: {dice:.2f}", fontsize=7)
+        axes[i][0].text(-0.08, 0.5, arch, transform=axes[i][0].transAxes, rotation=90, ha="right", va="center",
+                        fontsize=9)
+    handles = [Patch(color=np.array(colour) / 255, label=name) for name, colour in _ERROR_COLOURS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("Worst out-of-fold images per architecture (title: image, foreground Dice)", fontsize=10)
+    fig.tight_layout(rect=(0.02, 0.05, 1, 0.97))
+    fig.savefig(path, dpi=110, format="png", metadata=PNG_MARK)
+    plt.close(fig)
+
+
 def outlined(picture: np.ndarray, instances: np.ndarray | None) -> np.ndarray:
     """Object outlines (white) drawn on an RGB float picture, so touching objects stay apart."""
     if instances is None or not instances.any():

@@ -17,6 +17,7 @@ from cellbench.report.figures import (
     plot_dice_by_stratum,
     plot_overlays,
     plot_training_curves,
+    plot_worst_cases,
 )
 from cellbench.report.strata import stratum_scores
 from cellbench.report.tables import comparison_tables
@@ -66,6 +67,7 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
                       classes)
         strata = stratum_scores(metrics, splits)
         plot_dice_by_stratum(strata, stage / FIGURES[4], summary)
+        plot_worst_cases(metrics, data_dir, prediction_dirs, splits, stage / FIGURES[5], summary)
         empty_stats = pd.DataFrame(columns=["kind", "metric", "target", "arch", "arch_b", "n", "estimate", "ci_low",
                                             "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
         comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
