@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,6 +61,11 @@ def test_report_from_a_small_run(demo_data, tmp_path, selection):
     assert ("scored fold itself" in sections["Protocol" + caution]) is (selection == "scored_fold_best")
     assert all(written_by_cellbench(out / name) for name in (*FIGURES, *TABLES))
     assert "Classes: cytoplasm, nucleus. Regions: cell. Object types: none." in sections["What was scored"]
+    page = (out / "index.html").read_text()  # one self-contained page: every figure inside, no link out
+    assert page.count("src='data:image/png;base64,") == len(FIGURES)
+    assert "http" not in re.sub(r"base64,[A-Za-z0-9+/=]+", "", page)
+    assert "6 annotated images were split into 2 folds" in page and "Unet (r)" in page
+    assert ("OPTIMISTIC" in page) is (selection == "scored_fold_best")
     rows_of = {title: [line for line in text.splitlines() if line.startswith("| ") and "---" not in line][1:]
                for title, text in sections.items()}
     assert len(rows_of["Semantic segmentation (cross-validated Dice)" + caution]) == 2  # one row per architecture

@@ -48,6 +48,11 @@ rule report:
             category="4. Predictions",
         ),
         comparison_md=os.path.join(L.report, "model_comparison.md"),
+        index=report(
+            os.path.join(L.report, "index.html"),
+            caption="../report/index.rst",
+            category="1. Model comparison",
+        ),
     log:
         L.log("report"),
     localrule: True
@@ -63,7 +68,7 @@ rule report:
         "--out-dice-by-class-png {output.dice_by_class:q} --out-training-curves-png {output.training_curves:q} "
         "--out-overlays-png {output.overlays:q} --out-dice-by-stratum-png {output.dice_by_stratum:q} "
         "--out-worst-cases-png {output.worst_cases:q} "
-        "--out-model-comparison-md {output.comparison_md:q} "
+        "--out-model-comparison-md {output.comparison_md:q} --out-index-html {output.index:q} "
         "--out-model-comparison-html {output.comparison_html:q} > {log:q} 2>&1"
 
 

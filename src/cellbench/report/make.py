@@ -19,6 +19,7 @@ from cellbench.report.figures import (
     plot_training_curves,
     plot_worst_cases,
 )
+from cellbench.report.page import write_page
 from cellbench.report.strata import stratum_scores
 from cellbench.report.tables import comparison_tables
 
@@ -72,5 +73,6 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
                                             "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
         comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
                           stats if stats is not None else empty_stats, stage, scope, strata)
+        write_page(stage, list(FIGURES), summary, splits, histories, stage / "index.html")
         for name, target in targets.items():
             write_bytes((stage / name).read_bytes(), target)
