@@ -17,6 +17,8 @@ from cellbench.fsutil import write_parquet
 from cellbench.images import read_png, write_png
 from cellbench.inference.ensemble import Windows
 from cellbench.inference.infer import ModelSet, infer
+from cellbench.inference.outputs import CALIBRATION
+from cellbench.inference.predict import predict_fold
 from cellbench.measure.by_type import by_type
 from cellbench.measure.fidelity import fidelity
 from cellbench.measure.measure import predicted_cells, reference_cells
@@ -81,6 +83,8 @@ def run(demo_data, demo_raw, tmp_path_factory):
     small = make_config(demo_raw, train={"epochs": 1, "steps_per_epoch": 1, "batch_size": 2, "crop_size": 64})
     train.train_fold(small, "Unet", 0, demo_data, root / "augmented", root / "splits.parquet", root / "model")
     out["models/<arch>/fold<k>/history.parquet"] = root / "model" / "history.parquet"
+    predict_fold(root / "model" / "model.pt", demo_data, splits, 0, root / "oof", windows=Windows(tile_size=64))
+    out["calibration.parquet"] = root / "oof" / CALIBRATION
     benchmark = root / "fold0.tsv"  # as Snakemake's benchmark directive writes it
     benchmark.write_text("s\th:m:s\tmax_rss\tmax_vms\n12.5\t0:00:12\t812.3\t2048.0\n")
     folds = fold_costs({("Unet", 0): benchmark}, {("Unet", 0): benchmark}, splits,

@@ -291,6 +291,7 @@ def cmd_aggregate(args, settings: Settings):
     metrics = _tables(args.metrics, settings, "fold_metrics", "evaluate")
     instances = _tables(args.instance_metrics, settings, "fold_instance_metrics", "evaluate")
     objects = _tables(args.object_metrics, settings, "fold_object_metrics", "evaluate")
+    calibration = _calibration_bins(_prediction_folders(args.predictions, settings, layout).values())
     summary = summarise(metrics)
     instance_summary = summarise_instances(instances, objects)
     comparison = stats.compare(stats.per_image_values(metrics, instances, objects),
@@ -300,11 +301,21 @@ def cmd_aggregate(args, settings: Settings):
                                   (objects, args.out_object_metrics, "object_metrics"),
                                   (summary, args.out_summary, "summary"),
                                   (instance_summary, args.out_instance_summary, "instance_summary"),
-                                  (comparison, args.out_stats, "stats")):
+                                  (comparison, args.out_stats, "stats"),
+                                  (calibration, args.out_calibration, "calibration")):
         write_parquet(table, Path(given or getattr(layout, default)))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         log.info("model comparison (CV Dice):\n%s", ranking(summary).round(4).to_string(index=False))
         log.info("instances:\n%s", instance_ranking(instance_summary).round(4).to_string(index=False))
+
+
+def _calibration_bins(folders) -> pd.DataFrame:
+    """Every fold's reliability bins (the predict step's calibration.parquet), one table."""
+    from cellbench.evaluation.calibration import COLUMNS
+    from cellbench.inference.outputs import CALIBRATION
+    tables = [pd.read_parquet(_existing(Path(folder) / CALIBRATION, "predict")) for folder in folders]
+    tables = [t for t in tables if not t.empty]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*COLUMNS, "arch", "fold"])
 
 
 def _prediction_folders(folders: list[Path] | None, settings: Settings, layout) -> dict[tuple[str, int], Path]:
@@ -337,12 +348,17 @@ def cmd_report(args, settings: Settings):
     def table(given, default):
         return pd.read_parquet(_existing(given or getattr(layout, default), "aggregate"))
 
+    cost_table = Path(args.cost or layout.cost)
+    cost_figure = Path(args.cost_figure or Path(layout.report) / "cost_accuracy.png")
+    cost = (pd.read_parquet(cost_table), cost_figure) if cost_table.is_file() and cost_figure.is_file() else None
     make_report(table(args.summary, "summary"), table(args.metrics, "metrics"), histories,
                 _existing(args.data or layout.data, "ingest"),
                 _prediction_folders(args.predictions, settings, layout),
                 pd.read_parquet(_existing(args.splits or layout.splits, "split")), outputs,
                 settings.report.overlay_samples, table(args.instance_summary, "instance_summary"),
-                table(args.stats, "stats"), resolve(list(settings.classes), settings.evaluate))
+                table(args.stats, "stats"), resolve(list(settings.classes), settings.evaluate),
+                table(args.instance_metrics, "instance_metrics"), table(args.object_metrics, "object_metrics"),
+                table(args.calibration, "calibration"), cost)
 
 
 def cmd_cost(args, settings: Settings):
@@ -530,12 +546,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = step("aggregate", cmd_aggregate, "all folds' tables, the cross-validated summaries and statistics")
     for option in ("--metrics", "--instance-metrics", "--object-metrics"):
         sub.add_argument(option, nargs="+", help="the per-fold tables (default: every architecture x fold)")
+    sub.add_argument("--predictions", nargs="+", help="out-of-fold prediction folders, for their calibration bins "
+                                                      "(default: every architecture x fold)")
     for option in ("--out-metrics", "--out-instance-metrics", "--out-object-metrics", "--out-summary",
-                   "--out-instance-summary", "--out-stats"):
+                   "--out-instance-summary", "--out-stats", "--out-calibration"):
         sub.add_argument(option)
     sub = step("report", cmd_report, "figures and model-comparison tables")
-    for option in ("--summary", "--metrics", "--instance-summary", "--stats", "--data", "--splits"):
+    for option in ("--summary", "--metrics", "--instance-summary", "--stats", "--data", "--splits",
+                   "--instance-metrics", "--object-metrics", "--calibration"):
         sub.add_argument(option)
+    sub.add_argument("--cost", help="cost.parquet, shown on index.html with --cost-figure (default: the layout's, "
+                                    "when the cost step has run)")
+    sub.add_argument("--cost-figure", help="cost_accuracy.png (default: in the report folder, when present)")
     sub.add_argument("--histories", nargs="+", help="training histories (default: every architecture x fold)")
     sub.add_argument("--predictions", nargs="+", help="out-of-fold prediction folders (default: every "
                                                       "architecture x fold)")

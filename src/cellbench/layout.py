@@ -122,6 +122,10 @@ class Layout:
         return self._p("summary.parquet")
 
     @property
+    def calibration(self) -> str:
+        return self._p("calibration.parquet")
+
+    @property
     def cost(self) -> str:
         return self._p("cost.parquet")
 

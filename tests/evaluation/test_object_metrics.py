@@ -64,7 +64,8 @@ def test_nothing_on_either_side_is_nan():
     rows, summary = om.image_scores(empty, empty)
     assert all(math.isnan(r[k]) for r in rows for k in ("precision", "recall", "f1", "ap", "pq", "sq"))
     assert all(r["tp"] == r["fp"] == r["fn"] == 0 for r in rows)
-    assert all(math.isnan(v) for k, v in summary.items() if k not in ("n_true", "n_pred"))
+    assert all(math.isnan(v) for k, v in summary.items() if not k.startswith("n_"))
+    assert all(v == 0 for k, v in summary.items() if k.startswith("n_"))
 
 
 def test_nothing_predicted_scores_zero_and_caps_distances():

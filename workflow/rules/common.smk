@@ -143,6 +143,7 @@ def all_targets():
         L.cells,
         L.fidelity,
         L.cost,
+        L.calibration,
     ] + report_files()
 
 

@@ -42,6 +42,7 @@ rule aggregate:
         object_metrics=expand(
             L.fold_object_metrics("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS
         ),
+        predictions=expand(L.predictions("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
     output:
         metrics=L.metrics,
         instance_metrics=L.instance_metrics,
@@ -49,6 +50,7 @@ rule aggregate:
         summary=L.summary,
         instance_summary=L.instance_summary,
         stats=L.stats,
+        calibration=L.calibration,
     log:
         L.log("aggregate"),
     localrule: True
@@ -59,6 +61,6 @@ rule aggregate:
     shell:
         "python -m cellbench aggregate --settings {params.settings:q} --metrics {input.metrics:q} "
         "--instance-metrics {input.instance_metrics:q} --object-metrics {input.object_metrics:q} "
-        "--out-metrics {output.metrics:q} --out-instance-metrics {output.instance_metrics:q} "
+        "--predictions {input.predictions:q} --out-calibration {output.calibration:q} --out-metrics {output.metrics:q} --out-instance-metrics {output.instance_metrics:q} "
         "--out-object-metrics {output.object_metrics:q} --out-summary {output.summary:q} "
         "--out-instance-summary {output.instance_summary:q} --out-stats {output.stats:q} > {log:q} 2>&1"

@@ -11,6 +11,11 @@ rule report:
         predictions=expand(L.predictions("{arch}", "{fold}"), arch=ARCHS, fold=FOLDS),
         data=L.data,
         splits=L.splits,
+        instance_metrics=L.instance_metrics,
+        object_metrics=L.object_metrics,
+        calibration=L.calibration,
+        cost=L.cost,
+        cost_figure=os.path.join(L.report, "cost_accuracy.png"),
     output:
         dice_by_architecture=report(
             os.path.join(L.report, "dice_by_architecture.png"),
@@ -47,6 +52,16 @@ rule report:
             caption="../report/worst_cases.rst",
             category="4. Predictions",
         ),
+        error_types=report(
+            os.path.join(L.report, "error_types.png"),
+            caption="../report/error_types.rst",
+            category="2. Per-image scores",
+        ),
+        calibration=report(
+            os.path.join(L.report, "calibration.png"),
+            caption="../report/calibration.rst",
+            category="2. Per-image scores",
+        ),
         comparison_md=os.path.join(L.report, "model_comparison.md"),
         index=report(
             os.path.join(L.report, "index.html"),
@@ -67,7 +82,10 @@ rule report:
         "--splits {input.splits:q} --out-dice-by-architecture-png {output.dice_by_architecture:q} "
         "--out-dice-by-class-png {output.dice_by_class:q} --out-training-curves-png {output.training_curves:q} "
         "--out-overlays-png {output.overlays:q} --out-dice-by-stratum-png {output.dice_by_stratum:q} "
-        "--out-worst-cases-png {output.worst_cases:q} "
+        "--out-worst-cases-png {output.worst_cases:q} --out-error-types-png {output.error_types:q} "
+        "--out-calibration-png {output.calibration:q} --instance-metrics {input.instance_metrics:q} "
+        "--object-metrics {input.object_metrics:q} --calibration {input.calibration:q} --cost {input.cost:q} "
+        "--cost-figure {input.cost_figure:q} "
         "--out-model-comparison-md {output.comparison_md:q} --out-index-html {output.index:q} "
         "--out-model-comparison-html {output.comparison_html:q} > {log:q} 2>&1"
 

@@ -2,8 +2,9 @@
 
 Per IoU threshold: tp, fp, fn, precision, recall, F1, AP (DSB-2018 / Cellpose), PQ, SQ, RQ.
 Threshold-free: AJI (Kumar) and AJI+ (one-to-one), SegPC-2021 mIoU, and the GlaS object F1,
-object Dice and object Hausdorff. Empty cases: no reference and no predicted object -> NaN (left
-out of means); one side empty -> 0, and distances capped at the image diagonal.
+object Dice and object Hausdorff; the error types of error_types.py. Empty cases: no reference and
+no predicted object -> NaN (left out of means); one side empty -> 0, and distances capped at the
+image diagonal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from cellbench.evaluation.boundary import diagonal
+from cellbench.evaluation.error_types import error_counts
 from cellbench.evaluation.hausdorff import Outlines, hausdorff, nearest
 from cellbench.evaluation.matching import Overlaps
 
@@ -171,5 +173,5 @@ def image_scores(truth: np.ndarray, prediction: np.ndarray, thresholds=THRESHOLD
                "aji_plus": aji_plus(overlaps), "segpc_miou": segpc_miou(overlaps), "glas_f1": glas_f1(overlaps),
                "object_dice": object_dice(overlaps),
                "object_hausdorff": object_hausdorff(truth, prediction, overlaps) if hausdorff_distance
-               else float("nan")}
+               else float("nan"), **error_counts(overlaps)}
     return rows, summary

@@ -10,6 +10,7 @@ import numpy as np
 from cellbench.errors import InputError, InputProblem
 from cellbench.images import ImageReadError, read_png
 
+CALIBRATION = "calibration.parquet"  # reliability bins of the out-of-fold probabilities (evaluation.calibration)
 PREDICTION_INFO = "prediction.json"  # which model predicted a folder: the report finds (arch, fold) there
 
 

@@ -12,11 +12,13 @@ from cellbench.classmaps import relabel_sequential
 from cellbench.dataset import Dataset
 from cellbench.device import resolve_device
 from cellbench.errors import InputError, InputProblem
+from cellbench.evaluation.calibration import COLUMNS as CALIBRATION_COLUMNS
+from cellbench.evaluation.calibration import reliability_bins, summed
 from cellbench.evaluation.scope import resolve
-from cellbench.fsutil import staged_dir
+from cellbench.fsutil import staged_dir, write_parquet
 from cellbench.images import write_png
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, FoldModel, Windows
-from cellbench.inference.outputs import PREDICTION_INFO
+from cellbench.inference.outputs import CALIBRATION, PREDICTION_INFO
 from cellbench.inference.segment import segment
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,10 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
     data_dir, splits, fold:
         The ingested dataset, the folds, the fold to predict.
     out_dir:
-        Where <sample>.png (class maps), instances/<type>/<sample>.png (uint16 instance maps) and
-        prediction.json (which model, which images) are written.
+        Where <sample>.png (class maps), instances/<type>/<sample>.png (uint16 instance maps),
+        calibration.parquet (reliability bins of the softmax probabilities against the truth, for
+        the report; no rows for families without per-pixel probabilities) and prediction.json
+        (which model, which images) are written.
     device:
         auto, cpu or cuda.
     object_spec:
@@ -65,11 +69,16 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
     with staged_dir(Path(out_dir), [data_dir, checkpoint]) as stage:
         for name in types:
             (stage / "instances" / name).mkdir(parents=True)
+        bins = []
         for sample_id in sample_ids:
-            result = segment(data.image(sample_id), [model], windows, types)
+            result = segment(data.image(sample_id), [model], windows, types, keep_probabilities=True)
             write_png(result.class_map, stage / f"{sample_id}.png")
             for name, instances in result.instances.items():
                 write_png(relabel_sequential(instances), stage / "instances" / name / f"{sample_id}.png")
+            if result.probabilities is not None:
+                bins.append(reliability_bins(result.probabilities, data.class_map(sample_id), meta["classes"]))
+        calibration = summed(pd.concat(bins), []) if bins else pd.DataFrame(columns=CALIBRATION_COLUMNS)
+        write_parquet(calibration.assign(arch=meta["arch"], fold=int(fold)), stage / CALIBRATION)
         info = {"arch": meta["arch"], "encoder": meta["encoder"], "fold": int(fold), "selection": meta.get("selection"),
                 "epoch": meta.get("epoch"), "checkpoint": str(checkpoint), "samples": sample_ids,
                 "tile_size": windows.tile_size, "overlap": windows.overlap, "tta": windows.tta}

@@ -3,7 +3,7 @@
 workflow can declare them without importing matplotlib."""
 
 FIGURES = ("dice_by_architecture.png", "dice_by_class.png", "training_curves.png", "overlays.png",
-           "dice_by_stratum.png", "worst_cases.png")
+           "dice_by_stratum.png", "worst_cases.png", "error_types.png", "calibration.png")
 TABLES = ("model_comparison.md", "model_comparison.html", "index.html")
 # the measurement pages (report rule `report_measurements`, cellbench.report.measurements)
 MEASUREMENT_FIGURES = ("cell_features_by_type.png", "bland_altman.png")

@@ -21,8 +21,17 @@ from cellbench.fsutil import PNG_MARK  # noqa: E402
 from cellbench.images import read_png  # noqa: E402
 from cellbench.report.protocol import is_optimistic, selection_of  # noqa: E402
 
-_CLASS_COLOURS = np.array([[0, 0, 0], [0, 158, 115], [230, 159, 0], [86, 180, 233], [204, 121, 167],
+CLASS_COLOURS = np.array([[0, 0, 0], [0, 158, 115], [230, 159, 0], [86, 180, 233], [204, 121, 167],
                            [213, 94, 0], [0, 114, 178], [240, 228, 66]], dtype=np.float64) / 255
+
+
+def message_figure(text: str, path: Path) -> None:
+    """A figure that says why it has nothing to show (the workflow declared it, so it exists)."""
+    fig, ax = plt.subplots(figsize=(6, 2.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, wrap=True)
+    fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
+    plt.close(fig)
 
 
 def arch_order(summary: pd.DataFrame | None, present) -> list[str]:
@@ -59,7 +68,7 @@ def plot_dice_by_architecture(summary: pd.DataFrame, metrics: pd.DataFrame, path
     for j, name in enumerate(classes):
         rows = summary[summary["class"] == name].set_index("arch").reindex(archs)
         x = np.arange(len(archs)) + (j - (len(classes) - 1) / 2) * width
-        colour = "0.35" if name == FOREGROUND_MEAN else _CLASS_COLOURS[1 + j % 7]
+        colour = "0.35" if name == FOREGROUND_MEAN else CLASS_COLOURS[1 + j % 7]
         ax.bar(x, rows["cv_dice"], width * 0.9, yerr=rows["fold_sd_dice"], capsize=3,
                color=colour, alpha=0.85, label=name)
         for i, arch in enumerate(archs):
@@ -139,32 +148,29 @@ def plot_dice_by_stratum(scores: pd.DataFrame, path: Path, summary: pd.DataFrame
     """One panel per class (and the foreground mean): mean Dice per stratum, one bar per architecture,
     95 % bootstrap intervals over the stratum's images."""
     if scores.empty:
-        fig, ax = plt.subplots(figsize=(6, 2.2))
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No strata: set split.stratify_column (e.g. the cell type) to score each stratum",
-                ha="center", va="center", fontsize=9)
-    else:
-        names = [n for n in dict.fromkeys(scores["class"]) if n != FOREGROUND_MEAN] + [FOREGROUND_MEAN]
-        archs = arch_order(summary, scores["arch"])
-        strata = sorted(scores["stratum"].unique(), key=lambda v: (len(v), v))
-        width = 0.8 / len(archs)
-        fig, axes = plt.subplots(1, len(names), figsize=(max(3.5, 0.5 * len(strata) * len(archs)) * len(names) / 1.5,
-                                                         3.8), sharey=True, squeeze=False)
-        for ax, name in zip(axes[0], names, strict=True):
-            for j, arch in enumerate(archs):
-                rows = scores[(scores["class"] == name) & (scores["arch"] == arch)].set_index("stratum").reindex(strata)
-                x = np.arange(len(strata)) + (j - (len(archs) - 1) / 2) * width
-                errors = np.vstack([rows["dice"] - rows["ci_low"], rows["ci_high"] - rows["dice"]]).clip(min=0)
-                ax.bar(x, rows["dice"], width * 0.9, yerr=errors, capsize=2, color=_CLASS_COLOURS[1 + j % 7],
-                       label=arch)
-            counts = scores[scores["class"] == name].groupby("stratum")["n"].max().reindex(strata)
-            ax.set_xticks(np.arange(len(strata)), [f"{s}\n(n={int(n)})" for s, n in zip(strata, counts, strict=True)],
-                          fontsize=7)
-            ax.set_title(name, fontsize=9)
-            ax.set_xlabel("stratum")
-        axes[0][0].set_ylabel("Dice (mean over the stratum's images)")
-        axes[0][0].set_ylim(0, 1.05)
-        axes[0][-1].legend(fontsize=7, frameon=False)
+        message_figure("No strata: set split.stratify_column (e.g. the cell type) to score each stratum", path)
+        return
+    names = [n for n in dict.fromkeys(scores["class"]) if n != FOREGROUND_MEAN] + [FOREGROUND_MEAN]
+    archs = arch_order(summary, scores["arch"])
+    strata = sorted(scores["stratum"].unique(), key=lambda v: (len(v), v))
+    width = 0.8 / len(archs)
+    fig, axes = plt.subplots(1, len(names), figsize=(max(3.5, 0.5 * len(strata) * len(archs)) * len(names) / 1.5,
+                                                     3.8), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for j, arch in enumerate(archs):
+            rows = scores[(scores["class"] == name) & (scores["arch"] == arch)].set_index("stratum").reindex(strata)
+            x = np.arange(len(strata)) + (j - (len(archs) - 1) / 2) * width
+            errors = np.vstack([rows["dice"] - rows["ci_low"], rows["ci_high"] - rows["dice"]]).clip(min=0)
+            ax.bar(x, rows["dice"], width * 0.9, yerr=errors, capsize=2, color=CLASS_COLOURS[1 + j % 7],
+                   label=arch)
+        counts = scores[scores["class"] == name].groupby("stratum")["n"].max().reindex(strata)
+        ax.set_xticks(np.arange(len(strata)), [f"{s}\n(n={int(n)})" for s, n in zip(strata, counts, strict=True)],
+                      fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("stratum")
+    axes[0][0].set_ylabel("Dice (mean over the stratum's images)")
+    axes[0][0].set_ylim(0, 1.05)
+    axes[0][-1].legend(fontsize=7, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
     plt.close(fig)
@@ -195,7 +201,7 @@ def plot_cost_accuracy(table: pd.DataFrame, path: Path) -> None:
         for arch, row in table.iterrows():
             ax.annotate(arch, (row[column], row["cv_dice"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
         front = pareto_front(table[column].dropna(), table["cv_dice"], lower)
-        ax.plot(table.loc[front, column], table.loc[front, "cv_dice"], color=_CLASS_COLOURS[6], linewidth=1,
+        ax.plot(table.loc[front, column], table.loc[front, "cv_dice"], color=CLASS_COLOURS[6], linewidth=1,
                 label="Pareto front")
         ax.set_xlabel(label)
         ax.set_ylabel("CV foreground Dice")
@@ -208,7 +214,7 @@ def plot_cost_accuracy(table: pd.DataFrame, path: Path) -> None:
 
 def colourise(class_map: np.ndarray, image: np.ndarray, alpha: float = 0.55) -> np.ndarray:
     """Class colours blended over the image (background left as is, ignored regions grey)."""
-    colours = _CLASS_COLOURS[np.minimum(class_map, len(_CLASS_COLOURS) - 1)]
+    colours = CLASS_COLOURS[np.minimum(class_map, len(CLASS_COLOURS) - 1)]
     colours[class_map == IGNORE_INDEX] = 0.5
     out = image.astype(np.float64) / 255
     fg = class_map > 0
@@ -327,7 +333,7 @@ def plot_overlays(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dict[t
             ax.set_yticks([])
         axes[i][0].set_ylabel(sample, fontsize=8)
     if classes:
-        handles = [Patch(color=_CLASS_COLOURS[min(i, len(_CLASS_COLOURS) - 1)], label=name)
+        handles = [Patch(color=CLASS_COLOURS[min(i, len(CLASS_COLOURS) - 1)], label=name)
                    for i, name in enumerate(classes) if i > 0]
         if kind is not None:
             handles.append(Patch(facecolor="white", edgecolor="black", label=f"{kind} outline"))

@@ -11,6 +11,7 @@ import pandas as pd
 from cellbench.evaluation.scope import Scope
 from cellbench.fsutil import write_bytes
 from cellbench.report import FIGURES, TABLES
+from cellbench.report.errors import error_table, plot_error_types
 from cellbench.report.figures import (
     plot_dice_by_architecture,
     plot_dice_by_class,
@@ -20,7 +21,8 @@ from cellbench.report.figures import (
     plot_worst_cases,
 )
 from cellbench.report.page import write_page
-from cellbench.report.strata import stratum_scores
+from cellbench.report.reliability import calibration_table, plot_reliability
+from cellbench.report.strata import stratum_ap, stratum_scores
 from cellbench.report.tables import comparison_tables
 
 
@@ -32,7 +34,9 @@ def outputs_in(folder: Path) -> dict[str, Path]:
 def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.DataFrame, data_dir: Path,
                 prediction_dirs: dict[tuple[str, int], Path], splits: pd.DataFrame, out: Path | Mapping[str, Path],
                 overlay_samples: int = 4, instance_summary: pd.DataFrame | None = None,
-                stats: pd.DataFrame | None = None, scope: Scope | None = None) -> None:
+                stats: pd.DataFrame | None = None, scope: Scope | None = None,
+                instances: pd.DataFrame | None = None, objects: pd.DataFrame | None = None,
+                calibration: pd.DataFrame | None = None, cost: tuple[pd.DataFrame, Path] | None = None) -> None:
     """Write the figures and tables of a run.
 
     Parameters
@@ -46,6 +50,12 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
     out:
         A folder (every file under its standard name, see FIGURES and TABLES), or a mapping from
         standard name to the path to write it to (what the workflow passes).
+    instances, objects:
+        The per-image instance and object tables (AP per stratum, error types); None: not shown.
+    calibration:
+        The out-of-fold reliability bins (calibration.parquet); None: not shown.
+    cost:
+        The cost step's table and figure, shown on index.html; None: not shown.
     scope:
         What was scored (cellbench.evaluation.scope.resolve of the classes and the evaluate
         section), said in the tables with the defaults that were left out.
@@ -69,10 +79,21 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
         strata = stratum_scores(metrics, splits)
         plot_dice_by_stratum(strata, stage / FIGURES[4], summary)
         plot_worst_cases(metrics, data_dir, prediction_dirs, splits, stage / FIGURES[5], summary)
+        errors = error_table(objects if objects is not None else pd.DataFrame())
+        plot_error_types(errors, stage / FIGURES[6], summary)
+        calibration = calibration if calibration is not None else pd.DataFrame()
+        plot_reliability(calibration, stage / FIGURES[7], summary)
+        extra = {"errors": errors, "calibration": calibration_table(calibration),
+                 "strata_ap": stratum_ap(instances if instances is not None else pd.DataFrame(), splits)}
         empty_stats = pd.DataFrame(columns=["kind", "metric", "target", "arch", "arch_b", "n", "estimate", "ci_low",
                                             "ci_high", "mean_difference", "median_difference", "p_value", "p_holm"])
         comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
-                          stats if stats is not None else empty_stats, stage, scope, strata)
-        write_page(stage, list(FIGURES), summary, splits, histories, stage / "index.html")
+                          stats if stats is not None else empty_stats, stage, scope, strata, **extra)
+        figures = list(FIGURES)
+        if cost is not None:
+            write_bytes(Path(cost[1]).read_bytes(), stage / "cost_accuracy.png")
+            figures.append("cost_accuracy.png")
+        write_page(stage, figures, summary, splits, histories, stage / "index.html",
+                   cost=cost[0] if cost is not None else None)
         for name, target in targets.items():
             write_bytes((stage / name).read_bytes(), target)

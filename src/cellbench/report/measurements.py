@@ -22,7 +22,7 @@ from cellbench.measure.fidelity import COUNT, matched_pairs  # noqa: E402
 from cellbench.measure.measure import REFERENCE  # noqa: E402
 from cellbench.report import MEASUREMENT_FIGURES, MEASUREMENT_TABLES  # noqa: E402
 from cellbench.report.protocol import is_optimistic  # noqa: E402
-from cellbench.report.tables import _html, _markdown  # noqa: E402
+from cellbench.report.tables import html_table, markdown_table  # noqa: E402
 
 # Okabe-Ito: the reference in black, the architectures in colour-blind-safe hues
 PALETTE = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00", "#F0E442"]
@@ -196,7 +196,7 @@ def make_measurement_report(cells: pd.DataFrame, fidelity: pd.DataFrame, by_type
                   "detections included) and those matched to an expert cell; "
                   "definitions in docs/measurements.md; every feature is in cells_by_type.parquet.")]
         for name, parts in (("measurement_fidelity", sections), ("cell_features_by_type", types)):
-            (stage / f"{name}.md").write_text("\n".join(_markdown(*p) for p in parts) + f"\n{HTML_MARK}\n")
-            (stage / f"{name}.html").write_text("".join(_html(*p) for p in parts) + f"{HTML_MARK}\n")
+            (stage / f"{name}.md").write_text("\n".join(markdown_table(*p) for p in parts) + f"\n{HTML_MARK}\n")
+            (stage / f"{name}.html").write_text("".join(html_table(*p) for p in parts) + f"{HTML_MARK}\n")
         for name, target in out.items():
             write_bytes((stage / name).read_bytes(), Path(target))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from cellbench.fsutil import HTML_MARK
 from cellbench.report.protocol import SELECTION_WORDS, selection_of
+from cellbench.report.tables import html_table
 
 _SORTING = """<script>
 document.querySelectorAll("table").forEach(function (table) {
@@ -66,7 +67,8 @@ def methods_paragraph(summary: pd.DataFrame, splits: pd.DataFrame, histories: pd
 
 
 def write_page(folder: Path, figures: list[str], summary: pd.DataFrame, splits: pd.DataFrame,
-               histories: pd.DataFrame, path: Path, title: str = "cellbench report") -> None:
+               histories: pd.DataFrame, path: Path, title: str = "cellbench report",
+               cost: pd.DataFrame | None = None) -> None:
     """One HTML file holding the methods paragraph, every figure of ``folder`` named in ``figures``
     (embedded as data URIs) and the comparison tables (model_comparison.html's body), sortable."""
     parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -82,5 +84,9 @@ def write_page(folder: Path, figures: list[str], summary: pd.DataFrame, splits: 
     tables = Path(folder) / "model_comparison.html"
     if tables.exists():
         parts.append(tables.read_text().replace(HTML_MARK, ""))
+    if cost is not None and not cost.empty:
+        parts.append(html_table("Cost", cost, "Per architecture: parameters, multiply-adds per crop, training wall "
+                                "time and peak memory per fold (Snakemake benchmarks; GPU memory from torch), "
+                                "out-of-fold prediction speed (docs/parquet_schema.md: cost.parquet)."))
     parts += [_SORTING, "</body></html>", HTML_MARK]
     Path(path).write_text("\n".join(parts) + "\n")

@@ -32,7 +32,7 @@ def _formatted(table: pd.DataFrame) -> pd.DataFrame:
     return shown.astype(object).fillna("")
 
 
-def _markdown(title: str, table: pd.DataFrame, note: str) -> str:
+def markdown_table(title: str, table: pd.DataFrame, note: str) -> str:
     shown = _formatted(table)
     header = "| " + " | ".join(map(str, shown.columns)) + " |"
     rule = "|" + "|".join("---" for _ in shown.columns) + "|"
@@ -40,7 +40,7 @@ def _markdown(title: str, table: pd.DataFrame, note: str) -> str:
     return "\n".join([f"## {title}", "", header, rule, *body, "", note, ""])
 
 
-def _html(title: str, table: pd.DataFrame, note: str) -> str:
+def html_table(title: str, table: pd.DataFrame, note: str) -> str:
     shown = _formatted(table)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
@@ -88,10 +88,13 @@ def _scored_html(lines: list[str], notes: list[str]) -> str:
 
 
 def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, stats: pd.DataFrame,
-                      out_dir: Path, scope: Scope | None = None, strata: pd.DataFrame | None = None) -> pd.DataFrame:
+                      out_dir: Path, scope: Scope | None = None, strata: pd.DataFrame | None = None,
+                      errors: pd.DataFrame | None = None, calibration: pd.DataFrame | None = None,
+                      strata_ap: pd.DataFrame | None = None) -> pd.DataFrame:
     """What was scored (the classes, regions and object types, with ``scope``'s notes on defaults
     skipped and object types derived), model comparison (best first), instance metrics and
-    statistics, as Markdown and HTML."""
+    statistics, and where given the scores per stratum, error types and calibration, as Markdown and
+    HTML."""
     table = ranking(summary)
     intervals, paired = statistics_tables(stats)
     types = object_type_names(instance_summary)
@@ -119,9 +122,23 @@ def comparison_tables(summary: pd.DataFrame, instance_summary: pd.DataFrame, sta
                          "Mean Dice over the out-of-fold images of each stratum (per class, and the per-image "
                          "foreground mean) with a 95 % bootstrap interval over those images; small strata have "
                          "wide intervals."))
+    if strata_ap is not None and not strata_ap.empty:
+        sections.append(("AP at IoU 0.5 per stratum", strata_ap.sort_values(["object_type", "stratum", "arch"]),
+                         "AP = tp / (tp + fp + fn) pooled over the out-of-fold images of each stratum, with a 95 % "
+                         "bootstrap interval (images resampled, counts pooled again); n_true: reference objects."))
+    if errors is not None and not errors.empty:
+        sections.append(("Error types", errors, "Counts over all out-of-fold images and per image (docs/metrics.md: "
+                         "error types): loose = found but IoU < 0.5, missed, false = detections of nothing, merge = "
+                         "one prediction over several cells, split = one cell in several predictions, catastrophe = "
+                         "several of each."))
+    if calibration is not None and not calibration.empty:
+        sections.append(("Calibration", calibration, "Expected calibration error of the out-of-fold softmax "
+                         "probabilities (15 equal-width bins, pixels of all folds pooled; each class one against the "
+                         "rest, top-label: the highest probability against whether the argmax is right), with the "
+                         "mean and SD of the per-fold ECE. 0 = the probabilities mean what they say."))
     lines, notes = scored_lines(summary, instance_summary, scope), scope.notes if scope is not None else []
-    markdown = "\n".join([_scored_markdown(lines, notes), *(_markdown(*section) for section in sections)])
+    markdown = "\n".join([_scored_markdown(lines, notes), *(markdown_table(*section) for section in sections)])
     (out_dir / "model_comparison.md").write_text(f"{markdown}\n{HTML_MARK}\n")
     (out_dir / "model_comparison.html").write_text(
-        _scored_html(lines, notes) + "".join(_html(*section) for section in sections) + f"{HTML_MARK}\n")
+        _scored_html(lines, notes) + "".join(html_table(*section) for section in sections) + f"{HTML_MARK}\n")
     return table
