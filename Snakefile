@@ -25,6 +25,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/measure.smk"
+include: "workflow/rules/budget.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/infer.smk"
 

@@ -13,6 +13,7 @@ from cellbench.dataset.split import make_splits
 from cellbench.evaluation import stats
 from cellbench.evaluation.aggregate import summarise, summarise_instances
 from cellbench.evaluation.evaluate import evaluate_predictions
+from cellbench.evaluation.learning_curve import learning_curve
 from cellbench.fsutil import write_parquet
 from cellbench.images import read_png, write_png
 from cellbench.inference.ensemble import Windows
@@ -23,6 +24,7 @@ from cellbench.measure.by_type import by_type
 from cellbench.measure.fidelity import fidelity
 from cellbench.measure.measure import predicted_cells, reference_cells
 from cellbench.report.cost import cost_table, fold_costs, model_cost
+from cellbench.settings import TrainSettings
 from cellbench.training import augment, train
 
 CELL_FEATURES = r"(cell|nucleus|cytoplasm)_\w+|nc_ratio|nc_intensity_ratio"
@@ -85,6 +87,9 @@ def run(demo_data, demo_raw, tmp_path_factory):
     out["models/<arch>/fold<k>/history.parquet"] = root / "model" / "history.parquet"
     predict_fold(root / "model" / "model.pt", demo_data, splits, 0, root / "oof", windows=Windows(tile_size=64))
     out["calibration.parquet"] = root / "oof" / CALIBRATION
+    budget = learning_curve({0.5: metrics, 1.0: metrics}, splits, TrainSettings.build(config["train"]), 100)
+    write_parquet(budget, root / "learning_curve.parquet")
+    out["learning_curve.parquet"] = root / "learning_curve.parquet"
     benchmark = root / "fold0.tsv"  # as Snakemake's benchmark directive writes it
     benchmark.write_text("s\th:m:s\tmax_rss\tmax_vms\n12.5\t0:00:12\t812.3\t2048.0\n")
     folds = fold_costs({("Unet", 0): benchmark}, {("Unet", 0): benchmark}, splits,

@@ -129,6 +129,23 @@ def test_pipeline_end_to_end_and_reruns(tmp_path):
 
     write_config(tmp_path, epochs=1)
     assert planned_jobs(snakemake(tmp_path, "-n")) == {}
+
+    # the annotation budget: only the budget models, their scores and the pages that show them are new
+    budget = tiny_config(tmp_path / "annotations", 1)
+    budget["train"]["fractions"] = [0.5, 1.0]
+    (tmp_path / "budget.yaml").write_text(yaml.safe_dump(budget))
+    assert planned_jobs(snakemake(tmp_path, "-n", configfile="budget.yaml")) == {
+        "train_budget": 4, "predict_budget": 4, "evaluate_budget": 4, "learning_curve": 1, "report": 1,
+        "run_info": 1, "all": 1}
+    snakemake(tmp_path, configfile="budget.yaml")
+    curve = pd.read_parquet(root / "learning_curve.parquet").set_index(["arch", "fraction"])
+    assert sorted(curve.index) == [("FPN", 0.5), ("FPN", 1.0), ("Unet", 0.5), ("Unet", 1.0)]
+    assert (curve.xs(0.5, level="fraction")["n_train_images"] == 2).all()  # half of each fold's 4 images
+    assert (curve.xs(1.0, level="fraction")["n_train_images"] == 4).all()
+    assert (curve["n_images"] == 8).all()  # the same out-of-fold images at every budget
+    assert "learning curve" in (root / "report" / "index.html").read_text()
+    snakemake(tmp_path)  # back to the main configuration (the report and run_info follow)
+
     annotation = tmp_path / "annotations" / "demo_03.json"
     doc = json.loads(annotation.read_text())
     doc["shapes"][0]["points"][0][0] += 1.0

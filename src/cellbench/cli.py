@@ -178,7 +178,8 @@ def cmd_train(args, settings: Settings):
                      _existing(args.augmented or layout.augmented, "augment"),
                      _existing(args.splits or layout.splits, "split"),
                      Path(args.out or layout.model_dir(args.arch, args.fold)), threads=args.threads,
-                     resume_dir=Path(args.resume_dir or layout.resume_dir(args.arch, args.fold)))
+                     resume_dir=Path(args.resume_dir or layout.resume_dir(args.arch, args.fold)),
+                     fraction=args.fraction)
 
 
 def cmd_predict(args, settings: Settings):
@@ -207,9 +208,44 @@ def cmd_evaluate(args, settings: Settings):
         {"dataset": settings.dataset, "arch": args.arch, "encoder": encoder,
          "selection": settings.train.selection},
         threads=args.threads)
-    write_parquet(scores.semantic, Path(args.out or layout.fold_metrics(args.arch, args.fold)))
+    semantic = scores.semantic if args.fraction is None else scores.semantic.assign(fraction=args.fraction)
+    write_parquet(semantic, Path(args.out or layout.fold_metrics(args.arch, args.fold)))
     write_parquet(scores.instances, Path(args.instances_out or layout.fold_instance_metrics(args.arch, args.fold)))
     write_parquet(scores.objects, Path(args.objects_out or layout.fold_object_metrics(args.arch, args.fold)))
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"a fraction must be in (0, 1], not {text}")
+    return value
+
+
+def cmd_learning_curve(args, settings: Settings):
+    from cellbench.evaluation.learning_curve import learning_curve
+    from cellbench.fsutil import write_bytes, write_parquet
+    from cellbench.report.learning_curve import plot_learning_curve
+    layout = _layout(settings)
+    budgets = []
+    for path in args.budget_metrics:
+        budgets.append(pd.read_parquet(_existing(path, "evaluate")))
+        if "fraction" not in budgets[-1].columns:
+            raise ConfigError(f"{path}: no fraction column (score budget models with `cellbench evaluate --fraction`)")
+    tables = {float(f): t.drop(columns="fraction")
+              for f, t in pd.concat(budgets, ignore_index=True).groupby("fraction")}
+    if args.metrics:  # fraction 1: the main run
+        tables[1.0] = pd.read_parquet(_existing(args.metrics, "aggregate"))
+    splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
+    table = learning_curve(tables, splits, settings.train, settings.evaluate.bootstrap_resamples,
+                           settings.evaluate.seed)
+    write_parquet(table, Path(args.out_table or layout.learning_curve))
+    summary = pd.read_parquet(_existing(args.summary, "aggregate")) if args.summary else None
+    with tempfile.TemporaryDirectory(prefix="cellbench-budget-") as tmp:
+        plot_learning_curve(table, Path(tmp) / "learning_curve.png", summary)
+        write_bytes((Path(tmp) / "learning_curve.png").read_bytes(),
+                    Path(args.out_figure or Path(layout.report) / "learning_curve.png"))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        log.info("learning curve:\n%s", table.round(4).to_string(index=False))
 
 
 def cmd_measure(args, settings: Settings):
@@ -348,9 +384,7 @@ def cmd_report(args, settings: Settings):
     def table(given, default):
         return pd.read_parquet(_existing(given or getattr(layout, default), "aggregate"))
 
-    cost_table = Path(args.cost or layout.cost)
-    cost_figure = Path(args.cost_figure or Path(layout.report) / "cost_accuracy.png")
-    cost = (pd.read_parquet(cost_table), cost_figure) if cost_table.is_file() and cost_figure.is_file() else None
+    cost = pd.read_parquet(_existing(args.cost, "cost")) if args.cost else None
     make_report(table(args.summary, "summary"), table(args.metrics, "metrics"), histories,
                 _existing(args.data or layout.data, "ingest"),
                 _prediction_folders(args.predictions, settings, layout),
@@ -358,7 +392,8 @@ def cmd_report(args, settings: Settings):
                 settings.report.overlay_samples, table(args.instance_summary, "instance_summary"),
                 table(args.stats, "stats"), resolve(list(settings.classes), settings.evaluate),
                 table(args.instance_metrics, "instance_metrics"), table(args.object_metrics, "object_metrics"),
-                table(args.calibration, "calibration"), cost)
+                table(args.calibration, "calibration"), cost,
+                tuple(_existing(p, "cost or learning-curve") for p in args.extra_figures or ()))
 
 
 def cmd_cost(args, settings: Settings):
@@ -432,6 +467,22 @@ def cmd_infer(args, settings: Settings):
                   settings.measure.bin_width)
     log.info("segmented %d images with %s into %s", len(images), ", ".join(s.arch for s in sets), out)
     return 0 if len(table) else 1
+
+
+def cmd_app(args, settings: Settings):
+    import dataclasses
+
+    from cellbench.app.ui import serve
+    from cellbench.inference.ensemble import DEFAULT_WINDOWS
+    results = Path(args.results or _layout(settings).root)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("serving on %s: anyone who can reach this computer on port %s can use the app", args.host,
+                    args.port)
+    windows = dataclasses.replace(DEFAULT_WINDOWS, tta=args.tta)
+    log.info("cellbench app for %s on http://%s:%s (Ctrl+C stops it%s)", results, args.host, args.port,
+             f"; results copied to {args.keep}" if args.keep else "; nothing is kept after it stops")
+    serve(_existing(results, "train"), args.host, args.port, args.device, windows, args.max_pixels,
+          Path(args.keep) if args.keep else None)
 
 
 def cmd_fetch_weights(args, settings: Settings):
@@ -509,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--resume-every-seconds", type=float,
                      help="save a resumable state at most this often (default: train.resume_every_minutes)")
     sub.add_argument("--threads", type=int, default=1)
+    sub.add_argument("--fraction", type=_fraction, default=1.0,
+                     help="train on this share of the fold's training groups (annotation budget, default 1)")
     sub = step("predict", cmd_predict, "out-of-fold class maps of one fold")
     for option in ("--checkpoint", "--data", "--splits", "--out"):
         sub.add_argument(option)
@@ -516,6 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
     for option in ("--predictions", "--data", "--splits", "--out", "--instances-out", "--objects-out"):
         sub.add_argument(option)
     sub.add_argument("--threads", type=int, default=1, help="threads scoring the parts of each image side by side")
+    sub.add_argument("--fraction", type=_fraction, help="the annotation budget the model was trained on: a "
+                                                        "`fraction` column in the semantic table")
     for sub in (steps.choices["train"], steps.choices["predict"], steps.choices["evaluate"]):
         sub.add_argument("--arch", required=True)
         sub.add_argument("--fold", type=int, required=True)
@@ -555,9 +610,9 @@ def build_parser() -> argparse.ArgumentParser:
     for option in ("--summary", "--metrics", "--instance-summary", "--stats", "--data", "--splits",
                    "--instance-metrics", "--object-metrics", "--calibration"):
         sub.add_argument(option)
-    sub.add_argument("--cost", help="cost.parquet, shown on index.html with --cost-figure (default: the layout's, "
-                                    "when the cost step has run)")
-    sub.add_argument("--cost-figure", help="cost_accuracy.png (default: in the report folder, when present)")
+    sub.add_argument("--cost", help="cost.parquet, shown on index.html (default: not shown)")
+    sub.add_argument("--extra-figures", nargs="+", help="other steps' figures (cost_accuracy.png, learning_curve.png) "
+                                                        "to show on index.html")
     sub.add_argument("--histories", nargs="+", help="training histories (default: every architecture x fold)")
     sub.add_argument("--predictions", nargs="+", help="out-of-fold prediction folders (default: every "
                                                       "architecture x fold)")
@@ -574,6 +629,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "(default: every architecture x fold)")
     for option in ("--summary", "--splits", "--out-table", "--out-figure"):
         sub.add_argument(option)
+    sub = step("learning-curve", cmd_learning_curve, "the annotation budget: CV Dice against the training images "
+               "(train.fractions), a table and a figure")
+    sub.add_argument("--budget-metrics", nargs="+", required=True,
+                     help="the budget models' semantic tables (`cellbench evaluate --fraction`)")
+    for option, what in (("--metrics", "metrics.parquet of the main run (fraction 1)"),
+                         ("--summary", "summary.parquet (the order of the architectures)"), ("--splits", "the folds"),
+                         ("--out-table", "learning_curve.parquet"), ("--out-figure", "learning_curve.png")):
+        sub.add_argument(option, help=what)
     sub = step("export-labelme", cmd_export_labelme, "class maps (e.g. predictions) -> LabelMe JSON for correction")
     sub.add_argument("--arch", help="export this architecture's out-of-fold predictions")
     sub.add_argument("--masks", nargs="+", help="or: folders of class-index PNGs (0..C-1 in `classes` order)")
@@ -587,6 +650,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--summary", help="summary.parquet, for infer.architectures: [best]")
     sub.add_argument("--name", default="default", help="run name: results/<dataset>/infer/<name> (default: default)")
     sub.add_argument("--out", help="output folder (default: results/<dataset>/infer/<name>)")
+    sub = step("app", cmd_app, "a local web page (Gradio, the `app` extra): drop images, get cells, measurements "
+               "and LabelMe files from the benchmark's trained models")
+    sub.add_argument("--results", help="results/<dataset> of a finished benchmark (default: from the config)")
+    sub.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this computer only)")
+    sub.add_argument("--port", type=int, default=7860)
+    sub.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    sub.add_argument("--tta", default="none", choices=["none", "flips", "d4"], help="test-time augmentation")
+    sub.add_argument("--max-pixels", type=int, default=40_000_000,
+                     help="larger images are refused with a message (default 40 million pixels)")
+    sub.add_argument("--keep", help="copy every result file here (default: nothing is kept after the app stops)")
     sub = step("fetch-weights", cmd_fetch_weights, "download train.encoder_weights once (on a host with internet)")
     sub.add_argument("--cache", help="cache folder (default: results/weights)")
     sub.add_argument("--marker", help="file written when the weights are in the cache")

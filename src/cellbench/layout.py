@@ -129,6 +129,31 @@ class Layout:
     def cost(self) -> str:
         return self._p("cost.parquet")
 
+    def budget_model_dir(self, fraction, arch, fold) -> str:
+        """A model of the annotation budget (train.fractions): trained on ``fraction`` of the fold's
+        training groups."""
+        return self._p("budget", fraction, "models", arch, f"fold{fold}")
+
+    def budget_checkpoint(self, fraction, arch, fold) -> str:
+        return self._p("budget", fraction, "models", arch, f"fold{fold}", "model.pt")
+
+    def budget_history(self, fraction, arch, fold) -> str:
+        return self._p("budget", fraction, "models", arch, f"fold{fold}", "history.parquet")
+
+    def budget_resume_dir(self, fraction, arch, fold) -> str:
+        return self._p("resume", "budget", fraction, arch, f"fold{fold}")
+
+    def budget_predictions(self, fraction, arch, fold) -> str:
+        return self._p("budget", fraction, "predictions", arch, f"fold{fold}")
+
+    def budget_metrics(self, fraction, arch, fold, table="metrics") -> str:
+        """One of the fold's three score tables (metrics, instance_metrics, object_metrics)."""
+        return self._p("budget", fraction, table, arch, f"fold{fold}.parquet")
+
+    @property
+    def learning_curve(self) -> str:
+        return self._p("learning_curve.parquet")
+
     def infer(self, name) -> str:
         return self._p("infer", name)
 

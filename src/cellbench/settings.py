@@ -26,7 +26,7 @@ class _NotSent:
 NOT_SENT: Any = _NotSent()
 
 # train settings that do not change a model: adding an architecture or a thread retrains nothing
-NOT_MODEL_SETTINGS = ("architectures", "threads", "resume_every_minutes")
+NOT_MODEL_SETTINGS = ("architectures", "threads", "resume_every_minutes", "fractions")
 
 
 def _plain(value):
@@ -176,6 +176,7 @@ class TrainSettings(Section):
     plateau_factor: float
     selection: str
     inner_fraction: float
+    fractions: list[float] | None
     monitor_scored_fold: bool
     early_stopping_patience: int | None
     dice_weight: float

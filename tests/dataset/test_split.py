@@ -239,3 +239,20 @@ def test_inner_hold_out_is_grouped_stratified_and_seeded():
     assert set(table.loc[table["group"].isin(chosen["group"]), "sample_id"]) == set(held)  # whole groups only
     tiny = table.head(4)
     assert 0 < len(inner_holdout(tiny, 0.1, seed=0)) < 4  # at least one group out, at least one kept
+
+
+def test_budget_subsets_are_nested_grouped_and_stratified():
+    from cellbench.dataset.split import budget_subset
+    table = pd.DataFrame({"sample_id": [f"s{i:02d}" for i in range(40)],
+                          "group": [f"p{i // 2}" for i in range(40)],
+                          "stratum": ["a"] * 20 + ["b"] * 20})
+    subsets = {f: budget_subset(table, f, seed=1) for f in (0.25, 0.5, 0.75, 1.0)}
+    assert set(subsets[0.25]) < set(subsets[0.5]) < set(subsets[0.75]) < set(subsets[1.0])  # nested
+    assert len(subsets[1.0]) == 40 and len(subsets[0.5]) == 20
+    chosen = table[table["sample_id"].isin(subsets[0.25])]
+    assert chosen["stratum"].value_counts().to_dict() == {"a": 6, "b": 6}  # 5 per stratum, rounded up to groups
+    assert set(table.loc[table["group"].isin(chosen["group"]), "sample_id"]) == set(subsets[0.25])  # whole groups
+    assert budget_subset(table, 0.25, seed=1) == subsets[0.25] != budget_subset(table, 0.25, seed=2)
+    assert len(budget_subset(table.head(2), 0.01, seed=0)) == 2  # one group at least
+    with pytest.raises(ValueError, match="in \\(0, 1\\]"):
+        budget_subset(table, 0.0, seed=0)

@@ -296,3 +296,25 @@ def test_boundary_target_trains_one_more_output_and_predicts_the_dataset_classes
                      keep_probabilities=True)
     assert result.class_map.max() < 3 and result.probabilities.shape[0] == 4
     assert result.instances["nucleus"].shape == result.class_map.shape
+
+
+def test_budget_plans_nest_inside_the_fold_and_keep_its_inner_and_scored_images(prepared):
+    _, splits = prepared
+    plans = {f: train.plan_fold(splits, 1, "inner", 0.2, seed=5, fraction=f) for f in (0.25, 0.5, 1.0)}
+    assert set(plans[0.25].train_ids) < set(plans[0.5].train_ids) < set(plans[1.0].train_ids)
+    assert all(p.inner_ids == plans[1.0].inner_ids and p.scored_ids == plans[1.0].scored_ids for p in plans.values())
+    assert not set(plans[0.5].train_ids) & set(plans[0.5].inner_ids) | set(plans[0.5].scored_ids)
+    assert plans[0.5].fraction == 0.5
+
+
+def test_a_budget_model_trains_on_its_share_only(prepared, two_variants, demo_data, demo_raw, monkeypatch, tmp_path):
+    root, splits = prepared
+    seen = _spy_on_training(monkeypatch)
+    config = make_config(demo_raw, train={**TINY, "epochs": 1, "steps_per_epoch": None, "batch_size": 8})
+    train.train_fold(config, "Unet", 0, demo_data, two_variants, root / "splits.parquet", tmp_path / "m", fraction=0.5)
+    store = VariantStore(two_variants)
+    trained = {store.sample_of(r) for r in seen["rows"]}
+    plan = train.plan_fold(splits, 0, "last", 0.2, config["train"]["seed"] + 0, 0.5)
+    assert trained == set(plan.train_ids) and len(trained) < (splits["fold"] != 0).sum()
+    _, meta = models.load_checkpoint(tmp_path / "m" / "model.pt")
+    assert meta["fraction"] == 0.5 and sorted(meta["train_samples"]) == sorted(plan.train_ids)

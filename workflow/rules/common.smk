@@ -39,12 +39,15 @@ for warning in preflight.check(
     logger.warning(f"cellbench: {warning}")
 ARCHS = config["train"]["architectures"]
 FOLDS = list(range(config["split"]["folds"]))
+# the annotation budgets below the main run's (train.fractions), as they appear in paths
+BUDGETS = [str(f) for f in config["train"].get("fractions") or [] if f < 1]
 ENV = "../../envs/cellbench.yaml"
 
 
 wildcard_constraints:
     arch="|".join(re.escape(arch) for arch in ARCHS),
     fold=r"\d+",
+    fraction="|".join(re.escape(f) for f in BUDGETS) or "(?!)",
     name=r"[^/]+",
 
 
@@ -136,15 +139,31 @@ def split_inputs(wildcards):
 
 
 def all_targets():
-    return [
-        L.summary,
-        L.metrics,
-        L.run_info,
-        L.cells,
-        L.fidelity,
-        L.cost,
-        L.calibration,
-    ] + report_files()
+    return (
+        [
+            L.summary,
+            L.metrics,
+            L.run_info,
+            L.cells,
+            L.fidelity,
+            L.cost,
+            L.calibration,
+        ]
+        + report_files()
+        + budget_files()
+    )
+
+
+def budget_files():
+    """The learning curve, when train.fractions asks for budgets below the main run's."""
+    if not BUDGETS:
+        return []
+    return [L.learning_curve, os.path.join(L.report, "learning_curve.png")]
+
+
+def extra_figures():
+    """Figures of other steps shown on report/index.html: cost, and the learning curve."""
+    return [os.path.join(L.report, name) for name in COST_FIGURES] + budget_files()[1:]
 
 
 def report_files():

@@ -15,7 +15,7 @@ rule report:
         object_metrics=L.object_metrics,
         calibration=L.calibration,
         cost=L.cost,
-        cost_figure=os.path.join(L.report, "cost_accuracy.png"),
+        extra_figures=extra_figures(),
     output:
         dice_by_architecture=report(
             os.path.join(L.report, "dice_by_architecture.png"),
@@ -85,7 +85,7 @@ rule report:
         "--out-worst-cases-png {output.worst_cases:q} --out-error-types-png {output.error_types:q} "
         "--out-calibration-png {output.calibration:q} --instance-metrics {input.instance_metrics:q} "
         "--object-metrics {input.object_metrics:q} --calibration {input.calibration:q} --cost {input.cost:q} "
-        "--cost-figure {input.cost_figure:q} "
+        "--extra-figures {input.extra_figures:q} "
         "--out-model-comparison-md {output.comparison_md:q} --out-index-html {output.index:q} "
         "--out-model-comparison-html {output.comparison_html:q} > {log:q} 2>&1"
 

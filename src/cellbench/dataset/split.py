@@ -125,6 +125,34 @@ def inner_holdout(table: pd.DataFrame, fraction: float, seed: int) -> list[str]:
     return frame.loc[frame["group"].isin(chosen), "sample_id"].tolist()
 
 
+def budget_subset(table: pd.DataFrame, fraction: float, seed: int) -> list[str]:
+    """Sample ids of about ``fraction`` of ``table``'s samples (columns sample_id, group, stratum),
+    whole groups only, stratified: within each stratum the groups are shuffled with ``seed`` (not
+    with the fraction) and the shortest prefix holding at least ``fraction`` of the stratum's samples
+    is kept, so for one seed a smaller fraction's subset lies inside every larger one's (nested
+    budgets). At least one group is kept; fraction 1 keeps everything."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"a training fraction must be in (0, 1], not {fraction}")
+    frame = table.assign(group=table["group"].astype(str), stratum=table["stratum"].astype(str))
+    if fraction == 1 or frame.empty:
+        return frame["sample_id"].tolist()
+    sizes = frame.groupby("group").size()
+    group_stratum = _majority_stratum(frame)
+    rng = np.random.default_rng(seed)
+    kept: list[str] = []
+    for stratum in sorted(group_stratum.unique()):
+        members = list(rng.permutation(sorted(group_stratum.index[group_stratum == stratum])))
+        target = fraction * sizes[members].sum()
+        taken = 0
+        for group in members:
+            if taken >= target - 1e-9:
+                break
+            kept.append(group)
+            taken += sizes[group]
+    chosen = set(kept)
+    return frame.loc[frame["group"].isin(chosen), "sample_id"].tolist()
+
+
 def make_splits(manifest: pd.DataFrame, split: dict, metadata: str | None = None) -> pd.DataFrame:
     """The folds of every sample, seeded and grouped.
 

@@ -108,16 +108,23 @@ def overlay(image: np.ndarray, result: Segmentation) -> np.ndarray:
     return out
 
 
+def labelme_for(result: Segmentation, image_path: str, shape: tuple[int, int],
+                priority: list[str] | None = None) -> dict:
+    """The LabelMe document of one segmentation: a polygon per object part, grouped by cell (the
+    first object type's instances), pointing at ``image_path`` (relative to the JSON)."""
+    grouping = next(iter(result.instances.values()), None)
+    shapes = map_shapes(result.class_map, result.classes, priority, grouping)
+    return labelme_document(shapes, image_path, *shape)
+
+
 def _write(folder: Path, final: Path, path: Path, image: np.ndarray, result: Segmentation,
            keep_probabilities: bool, priority: list[str] | None) -> None:
     """One image's files in ``folder`` (staged; ``final`` is where it will be)."""
     write_png(result.class_map, folder / "class_maps" / f"{path.stem}.png")
     for name, instances in result.instances.items():
         write_png(relabel_sequential(instances), folder / "instances" / name / f"{path.stem}.png")
-    grouping = next(iter(result.instances.values()), None)
-    shapes = map_shapes(result.class_map, result.classes, priority, grouping)
     image_path = relative_image_path(path, final / "labelme" / f"{path.stem}.json")  # as LabelMe will open it
-    write_document(labelme_document(shapes, image_path, *image.shape[:2]), folder / "labelme" / f"{path.stem}.json")
+    write_document(labelme_for(result, image_path, image.shape[:2], priority), folder / "labelme" / f"{path.stem}.json")
     write_png(overlay(image, result), folder / "overlays" / f"{path.stem}.png")
     if keep_probabilities and result.probabilities is not None:  # none from instance models (MaskRCNN)
         np.save(folder / "probabilities" / f"{path.stem}.npy", result.probabilities)

@@ -23,6 +23,13 @@ from cellbench.report.protocol import is_optimistic, selection_of  # noqa: E402
 
 CLASS_COLOURS = np.array([[0, 0, 0], [0, 158, 115], [230, 159, 0], [86, 180, 233], [204, 121, 167],
                            [213, 94, 0], [0, 114, 178], [240, 228, 66]], dtype=np.float64) / 255
+# their names (Okabe & Ito), for legends written in words
+COLOUR_NAMES = ("black", "bluish green", "orange", "sky blue", "reddish purple", "vermillion", "blue", "yellow")
+
+
+def colour_legend(classes: list[str]) -> str:
+    """Which colour is which foreground class in colourise's overlays, in words."""
+    return ", ".join(f"{name} {COLOUR_NAMES[min(i, len(COLOUR_NAMES) - 1)]}" for i, name in enumerate(classes) if i)
 
 
 def message_figure(text: str, path: Path) -> None:
@@ -170,7 +177,7 @@ def plot_dice_by_stratum(scores: pd.DataFrame, path: Path, summary: pd.DataFrame
         ax.set_xlabel("stratum")
     axes[0][0].set_ylabel("Dice (mean over the stratum's images)")
     axes[0][0].set_ylim(0, 1.05)
-    axes[0][-1].legend(fontsize=7, frameon=False)
+    axes[0][-1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png", metadata=PNG_MARK)
     plt.close(fig)

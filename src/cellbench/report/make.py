@@ -36,7 +36,8 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
                 overlay_samples: int = 4, instance_summary: pd.DataFrame | None = None,
                 stats: pd.DataFrame | None = None, scope: Scope | None = None,
                 instances: pd.DataFrame | None = None, objects: pd.DataFrame | None = None,
-                calibration: pd.DataFrame | None = None, cost: tuple[pd.DataFrame, Path] | None = None) -> None:
+                calibration: pd.DataFrame | None = None, cost: pd.DataFrame | None = None,
+                extra_figures: tuple[Path, ...] = ()) -> None:
     """Write the figures and tables of a run.
 
     Parameters
@@ -54,8 +55,9 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
         The per-image instance and object tables (AP per stratum, error types); None: not shown.
     calibration:
         The out-of-fold reliability bins (calibration.parquet); None: not shown.
-    cost:
-        The cost step's table and figure, shown on index.html; None: not shown.
+    cost, extra_figures:
+        The cost step's table, and figures of other steps (the cost and learning-curve figures), shown
+        on index.html after the report's own.
     scope:
         What was scored (cellbench.evaluation.scope.resolve of the classes and the evaluate
         section), said in the tables with the defaults that were left out.
@@ -90,10 +92,10 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
         comparison_tables(summary, instance_summary if instance_summary is not None else pd.DataFrame(),
                           stats if stats is not None else empty_stats, stage, scope, strata, **extra)
         figures = list(FIGURES)
-        if cost is not None:
-            write_bytes(Path(cost[1]).read_bytes(), stage / "cost_accuracy.png")
-            figures.append("cost_accuracy.png")
-        write_page(stage, figures, summary, splits, histories, stage / "index.html",
-                   cost=cost[0] if cost is not None else None)
+        for picture in map(Path, extra_figures):
+            if picture.name not in figures:
+                write_bytes(picture.read_bytes(), stage / picture.name)
+                figures.append(picture.name)
+        write_page(stage, figures, summary, splits, histories, stage / "index.html", cost=cost)
         for name, target in targets.items():
             write_bytes((stage / name).read_bytes(), target)

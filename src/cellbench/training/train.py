@@ -30,7 +30,7 @@ from cellbench import config as configuration
 from cellbench import provenance
 from cellbench.classmaps import IGNORE_INDEX
 from cellbench.dataset import Dataset
-from cellbench.dataset.split import inner_holdout
+from cellbench.dataset.split import budget_subset, inner_holdout
 from cellbench.device import autocast, normalise, resolve_device
 from cellbench.errors import ConfigError, Preempted
 from cellbench.evaluation import semantic_metrics
@@ -70,6 +70,7 @@ class FoldPlan:
     train_ids: list[str]  # trained on (through their augmented variants)
     inner_ids: list[str]  # selection inner: held out of the training groups, decides epoch and early stop
     scored_ids: list[str]  # the fold: scored out of fold
+    fraction: float = 1.0  # share of the training groups trained on (train.fractions: annotation budget)
 
     @property
     def deciding_ids(self) -> list[str]:
@@ -77,24 +78,33 @@ class FoldPlan:
         return {"last": [], "inner": self.inner_ids, OPTIMISTIC: self.scored_ids}[self.selection]
 
 
-def plan_fold(splits: pd.DataFrame, fold: int, selection: str, inner_fraction: float, seed: int) -> FoldPlan:
-    """The fold's training, inner hold-out (selection inner) and scored images."""
+def plan_fold(splits: pd.DataFrame, fold: int, selection: str, inner_fraction: float, seed: int,
+              fraction: float = 1.0) -> FoldPlan:
+    """The fold's training, inner hold-out (selection inner) and scored images. With ``fraction`` < 1
+    the model trains on a nested, grouped, stratified subset of the training groups left after the
+    inner hold-out (split.budget_subset); the inner and scored images do not change."""
     if selection not in SELECTIONS:
         raise ConfigError(f"train.selection must be one of {', '.join(SELECTIONS)}, not {selection!r}")
     train_ids, scored_ids = fold_members(splits, fold)
+    training = splits[~splits["fold"].eq(fold)]
+    columns = {"group": training.get("group", training["sample_id"]),
+               "stratum": training.get("stratum", pd.Series("all", index=training.index))}
+    table = pd.DataFrame({"sample_id": training["sample_id"], **columns})
     inner_ids: list[str] = []
     if selection == "inner":
-        training = splits[~splits["fold"].eq(fold)]
-        columns = {"group": training.get("group", training["sample_id"]),
-                   "stratum": training.get("stratum", pd.Series("all", index=training.index))}
-        table = pd.DataFrame({"sample_id": training["sample_id"], **columns})
         try:
             inner_ids = inner_holdout(table, inner_fraction, seed)
         except ValueError as err:
             raise ConfigError(f"selection inner, fold {fold}: {err}") from None
         held = set(inner_ids)
         train_ids = [s for s in train_ids if s not in held]
-    return FoldPlan(fold, selection, train_ids, inner_ids, scored_ids)
+    if fraction != 1:
+        try:
+            kept = set(budget_subset(table[table["sample_id"].isin(train_ids)], fraction, seed))
+        except ValueError as err:
+            raise ConfigError(f"fold {fold}: {err}") from None
+        train_ids = [s for s in train_ids if s in kept]
+    return FoldPlan(fold, selection, train_ids, inner_ids, scored_ids, fraction)
 
 
 def channel_stats(data: Dataset, sample_ids: list[str]) -> tuple[list[float], list[float]]:
@@ -286,7 +296,8 @@ def run_identity(settings: Settings, arch: str, plan: FoldPlan, manifest: pd.Dat
 
 
 def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Path, augmented_dir: Path,
-               splits_path: Path, out_dir: Path, threads: int = 1, resume_dir: Path | None = None) -> pd.DataFrame:
+               splits_path: Path, out_dir: Path, threads: int = 1, resume_dir: Path | None = None,
+               fraction: float = 1.0) -> pd.DataFrame:
     """Train a fresh ``arch`` model on the training variants of ``fold``.
 
     Parameters
@@ -304,6 +315,9 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
         Torch threads.
     resume_dir:
         Where a SIGTERM/SIGUSR1 saves resume.pt (default: ``out_dir``).
+    fraction:
+        Share of the fold's training groups to train on (the annotation budget of train.fractions;
+        nested across fractions, see plan_fold).
 
     Returns
     -------
@@ -325,7 +339,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
     torch.manual_seed(seed)  # weights; crops and batch order have their own seeded generators
 
     plan = plan_fold(pd.read_parquet(splits_path), fold, train_settings.selection, train_settings.inner_fraction,
-                     seed)
+                     seed, fraction)
     store = VariantStore(augmented_dir)
     rows = store.variants_of(plan.train_ids)
     instance_model = arch == maskrcnn.ARCH
@@ -352,7 +366,7 @@ def train_fold(settings: Settings | Mapping, arch: str, fold: int, data_dir: Pat
         "classes": classes, "in_channels": 3, "mean": mean, "std": std,
         "crop_size": train_settings.crop_size, "fold": fold, "seed": seed,
         "dataset": settings.dataset, "selection": plan.selection, "protocol": protocol_label(plan.selection),
-        "train_samples": plan.train_ids, "inner_samples": plan.inner_ids,
+        "train_samples": plan.train_ids, "inner_samples": plan.inner_ids, "fraction": plan.fraction,
         "config_hash": configuration.digest({"classes": classes, "train": model_settings}),
         "inputs_digest": identity, **provenance.record(),
     }
