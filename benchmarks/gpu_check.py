@@ -163,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
          "--folds", str(folds), "--tta", "d4", "--device", device, "--tile-size", "64" if args.tiny else "512",
          "--batch-size", "2" if args.tiny else "8"], rows, env, args.step_timeout)
 
+    images = sorted((work / "results" / dataset / "data" / "images").glob("*.png"))
+    if images:  # the app on the 5-fold run's models (its CUDA path)
+        run("app: one image", [sys.executable, str(REPO / "benchmarks" / "app_speed.py"), "--results",
+                               str(work / "results" / dataset), "--image", str(images[0]), "--device", device],
+            rows, env, args.step_timeout)
+
     table = ["| step | seconds | result |", "|---|---|---|"]
     table += [f"| {r['step']} | {r['seconds']} | {r['result']} |" for r in rows]
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 import pytest
+from helpers import REPO
 
 from cellbench import config as configuration
 
@@ -38,3 +39,10 @@ def test_load_applies_files_in_order(tmp_path):
 def test_digest_is_stable_and_sensitive():
     assert configuration.digest({"a": 1, "b": 2}) == configuration.digest({"b": 2, "a": 1})
     assert configuration.digest({"a": 1}) != configuration.digest({"a": 2})
+
+
+@pytest.mark.parametrize("overlay", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
+def test_every_shipped_configuration_is_valid_on_top_of_the_default(overlay):
+    """configs/*.yaml are used as `--configfile config.yaml configs/<name>`: each must validate."""
+    merged = configuration.load(REPO / "config.yaml", REPO / "configs" / overlay)
+    assert merged["dataset"]

@@ -349,7 +349,13 @@ def _calibration_bins(folders) -> pd.DataFrame:
     """Every fold's reliability bins (the predict step's calibration.parquet), one table."""
     from cellbench.evaluation.calibration import COLUMNS
     from cellbench.inference.outputs import CALIBRATION
-    tables = [pd.read_parquet(_existing(Path(folder) / CALIBRATION, "predict")) for folder in folders]
+    tables = []
+    for folder in map(Path, folders):
+        if (folder / CALIBRATION).is_file():
+            tables.append(pd.read_parquet(folder / CALIBRATION))
+        else:  # predicted by a cellbench from before calibration: the report goes without that fold
+            log.warning("%s has no %s (predicted by an older cellbench): its fold is left out of the calibration; "
+                        "`snakemake --forcerun predict` adds it", folder, CALIBRATION)
     tables = [t for t in tables if not t.empty]
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*COLUMNS, "arch", "fold"])
 

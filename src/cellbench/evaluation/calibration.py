@@ -36,7 +36,7 @@ def reliability_bins(probabilities: np.ndarray, truth: np.ndarray, classes: list
     (H, W) class indices; pixels whose truth is ``ignore`` are left out."""
     n = len(classes)
     kept = truth != ignore if ignore is not None else np.ones(truth.shape, bool)
-    p = probabilities[:n, kept].astype(np.float64)
+    p = probabilities[:n, kept].astype(np.float32)
     p /= np.maximum(p.sum(0, keepdims=True), 1e-12)
     labels = truth[kept]
     tables = [_binned(p[c], labels == c, name) for c, name in enumerate(classes)]
