@@ -70,3 +70,25 @@ def test_cell_uncertainty_is_the_mean_normalised_entropy_inside_each_cell():
     values = cell_uncertainty(p, labels)
     assert values[1] == pytest.approx(1.0) and values[2] == pytest.approx(0.0, abs=1e-6)
     assert cell_uncertainty(None, labels).isna().all()
+
+
+def test_a_batch_keeps_same_named_images_apart_and_copies_only_when_asked(tiny_results, demo_raw, tmp_path):
+    from cellbench.app.session import analyse_uploads
+    choice, cache = choices(tiny_results)[0], ModelCache("cpu")
+    Image.open(demo_raw / "demo_03.png").save(tmp_path / "demo_00.tif")  # same stem as demo_00.png
+    (tmp_path / "notes.png").write_text("a text file")
+    keep = tmp_path / "keep"
+    (keep / "demo_00.json").parent.mkdir()
+    (keep / "demo_00.json").write_text("the user's own")
+    batch = analyse_uploads([demo_raw / "demo_00.png", tmp_path / "demo_00.tif", tmp_path / "notes.png"], choice,
+                            cache, tmp_path / "out" / "run1", keep=keep)
+    assert [name for _, name in batch.overlays] == ["demo_00.png", "demo_00.tif"]
+    jsons = sorted(p for p in batch.files if p.suffix == ".json")
+    assert len(jsons) == 2 and len(set(jsons)) == 2  # one per image, neither overwrote the other
+    assert "Not analysed: notes.png:" in batch.text and "Copies kept in" in batch.text
+    assert sorted(p.relative_to(keep / "run1") for p in (keep / "run1").rglob("*.json")) == sorted(
+        p.relative_to(tmp_path / "out" / "run1") for p in jsons)
+    assert (keep / "demo_00.json").read_text() == "the user's own"
+    assert set(batch.cells["sample_id"]) == {"demo_00"}
+    quiet = analyse_uploads([demo_raw / "demo_01.png"], choice, cache, tmp_path / "out" / "run2")
+    assert "Copies kept" not in quiet.text and not (keep / "run2").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -155,3 +156,49 @@ def refusal(name: str, error: ImageReadError) -> str:
     """What the page says about an image it does not analyse."""
     message = str(error).removeprefix(f"image {name} ").strip()
     return f"{name}: {message}" + (f" ({error.hint})" if error.hint else "")
+
+
+@dataclass
+class Batch:
+    """What one press of Segment shows: overlays with their names, the summary text, the cells of
+    every image and the files to download."""
+
+    overlays: list[tuple[np.ndarray, str]]
+    text: str
+    cells: pd.DataFrame
+    files: list[Path]
+
+
+def analyse_uploads(uploads: list[Path], choice: Choice, cache: ModelCache, out: Path,
+                    windows: Windows = DEFAULT_WINDOWS, max_pixels: int = MAX_PIXELS,
+                    keep: Path | None = None) -> Batch:
+    """Every uploaded file analysed into ``out`` (two with one stem, a.png and a.tif, into separate
+    folders); a file that is not read is named with its reason and the others go on. With ``keep``,
+    the files are also copied to keep/<out's name>/ (a new folder each time: nothing overwritten)."""
+    overlays, notes, tables, files, summaries = [], [], [], [], []
+    stems: set[str] = set()
+    for upload in uploads:
+        name = upload.name
+        folder = out / str(len(stems)) if upload.stem in stems else out
+        stems.add(upload.stem)
+        try:
+            analysis = analyse(upload, name, choice, cache, folder, windows, max_pixels)
+        except ImageReadError as err:
+            notes.append(refusal(name, err))
+            continue
+        overlays.append((analysis.overlay, name))
+        tables.append(shown_cells(analysis.cells))
+        files += analysis.files
+        summaries.append(analysis.summary)
+    kept = keep / out.name if keep is not None and files else None
+    for path in files if kept is not None else []:
+        target = kept / path.relative_to(out)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    lines = ["**" + s["image"] + "**: " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "image")
+             for s in summaries]
+    lines += [f"Not analysed: {note}" for note in notes]
+    if kept is not None:
+        lines.append(f"Copies kept in {kept}.")
+    cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return Batch(overlays, "\n\n".join(lines) or "Nothing was analysed.", cells, files)

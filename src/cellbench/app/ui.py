@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cellbench.app.session import MAX_PIXELS, ModelCache, analyse, choices, refusal, shown_cells
+from cellbench.app.session import MAX_PIXELS, ModelCache, analyse_uploads, choices
 from cellbench.errors import ConfigError
-from cellbench.images import ImageReadError
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, Windows
 
 log = logging.getLogger(__name__)
@@ -48,27 +47,9 @@ def build(results: Path, work: Path, device: str = "auto", windows: Windows = DE
     def run(label: str, uploads: list[str] | None):
         if not uploads:
             return [], "Drop one or more images first.", pd.DataFrame(), []
-        choice = by_label[label]
-        out = work / uuid.uuid4().hex
-        gallery, notes, tables, files, summaries = [], [], [], [], []
-        for upload in uploads:
-            name = Path(upload).name
-            try:
-                analysis = analyse(Path(upload), name, choice, cache, out, windows, max_pixels)
-            except ImageReadError as err:
-                notes.append(refusal(name, err))
-                continue
-            gallery.append((analysis.overlay, name))
-            tables.append(shown_cells(analysis.cells))
-            files += analysis.files
-            summaries.append(analysis.summary)
-        if keep is not None and files:
-            keep.mkdir(parents=True, exist_ok=True)
-            for path in files:
-                shutil.copy2(path, keep / path.name)
-        text = _summary_text(summaries, notes, keep if files else None)
-        cells = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-        return gallery, text, cells, [str(p) for p in files]
+        batch = analyse_uploads([Path(u) for u in uploads], by_label[label], cache, work / uuid.uuid4().hex,
+                                windows, max_pixels, keep)
+        return batch.overlays, batch.text, batch.cells, [str(p) for p in batch.files]
 
     with gr.Blocks(title="cellbench", delete_cache=(600, 3600)) as page:
         gr.Markdown("# cellbench\nSegment cells with the benchmark's trained models. Images stay on this computer.")
@@ -88,16 +69,6 @@ def build(results: Path, work: Path, device: str = "auto", windows: Windows = DE
                             file_count="multiple", elem_id="downloads", interactive=False)
         button.click(run, [arch, uploads], [gallery, summary, cells, downloads])
     return page
-
-
-def _summary_text(summaries: list[dict], notes: list[str], kept: Path | None) -> str:
-    lines = []
-    for item in summaries:
-        lines.append("**" + item["image"] + "**: " + ", ".join(f"{k} {v}" for k, v in item.items() if k != "image"))
-    lines += [f"Not analysed: {note}" for note in notes]
-    if kept is not None:
-        lines.append(f"Copies kept in {kept}.")
-    return "\n\n".join(lines) or "Nothing was analysed."
 
 
 def _interrupt(signum, frame):
