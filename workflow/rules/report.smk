@@ -117,7 +117,9 @@ rule cost:
     conda:
         ENV
     params:
-        settings=settings("dataset", "train", "split"),
+        settings=settings(
+            "dataset", "split", train={**train_settings(), "architectures": ARCHS}
+        ),
     shell:
         "python -m cellbench cost --settings {params.settings:q} --checkpoints {input.checkpoints:q} "
         "--train-benchmarks {input.train:q} --predict-benchmarks {input.predict:q} "

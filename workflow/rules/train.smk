@@ -17,7 +17,14 @@ if config["train"]["encoder_weights"]:
         conda:
             ENV
         params:
-            settings=settings("dataset", "results", "train"),
+            # what is fetched, only: another train setting must not refetch (and so retrain everything)
+            settings=settings(
+                "dataset",
+                "results",
+                train={
+                    key: config["train"][key] for key in ("encoder", "encoder_weights")
+                },
+            ),
             cache=lambda wildcards, output: os.path.dirname(output[0]),
         shell:
             "python -m cellbench fetch-weights --settings {params.settings:q} --cache {params.cache:q} "

@@ -268,21 +268,24 @@ def plot_worst_cases(metrics: pd.DataFrame, data_dir: Path, prediction_dirs: dic
     archs = arch_order(summary, [arch for arch, _ in prediction_dirs])
     data = Dataset(data_dir)
     fold_of = splits.set_index("sample_id")["fold"]
-    fig, axes = plt.subplots(max(1, len(archs)), n, figsize=(1.9 * n, 2.1 * max(1, len(archs)) + 0.5),
-                             squeeze=False)
+    columns = min(n, 4)  # rows of 4: readable at 100 % on the page
+    per_arch = -(-n // columns)
+    fig, axes = plt.subplots(max(1, len(archs)) * per_arch, columns,
+                             figsize=(2.3 * columns, 2.4 * max(1, len(archs)) * per_arch + 0.6), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, arch in enumerate(archs):
         for j, (sample, dice) in enumerate(worst_images(metrics, arch, n)):
+            ax = axes[i * per_arch + j // columns][j % columns]
             image = data.image(sample)
             predicted = read_png(Path(prediction_dirs[(arch, int(fold_of[sample]))]) / f"{sample}.png")
-            axes[i][j].imshow(difference(data.class_map(sample), predicted, image), interpolation="nearest")
-            axes[i][j].set_title(f"{sample}: {dice:.2f}", fontsize=7)
-        axes[i][0].text(-0.08, 0.5, arch, transform=axes[i][0].transAxes, rotation=90, ha="right", va="center",
-                        fontsize=9)
+            ax.imshow(difference(data.class_map(sample), predicted, image), interpolation="nearest")
+            ax.set_title(f"{sample}: {dice:.2f}", fontsize=9)
+        first = axes[i * per_arch][0]
+        first.text(-0.08, 0.5, arch, transform=first.transAxes, rotation=90, ha="right", va="center", fontsize=11)
     handles = [Patch(color=np.array(colour) / 255, label=name) for name, colour in _ERROR_COLOURS.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
-    fig.suptitle("Worst out-of-fold images per architecture (title: image, foreground Dice)", fontsize=10)
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=10, frameon=False)
+    fig.suptitle("Worst out-of-fold images per architecture\n(title: image, foreground Dice)", fontsize=11)
     fig.tight_layout(rect=(0.02, 0.05, 1, 0.97))
     fig.savefig(path, dpi=110, format="png", metadata=PNG_MARK)
     plt.close(fig)
