@@ -95,3 +95,14 @@ def test_the_tables_and_the_page_show_errors_calibration_and_cost(tmp_path):
     write_page(tmp_path, ["cost_accuracy.png"], summary, splits, histories, tmp_path / "index.html", cost=cost)
     page = (tmp_path / "index.html").read_text()
     assert "<h2>Cost</h2>" in page and "14000000" in page and page.count("data:image/png;base64") == 1
+
+
+def test_the_methods_paragraph_names_the_hardware_the_histories_recorded():
+    from cellbench.report.page import methods_paragraph
+    summary = pd.DataFrame({"arch": ["Unet"], "encoder": "r", "selection": "last", "class": "foreground_mean"})
+    splits = pd.DataFrame({"sample_id": list("abcd"), "fold": [0, 0, 1, 1]})
+    histories = pd.DataFrame({"arch": "Unet", "fold": [0, 1], "epoch": 3, "device": ["NVIDIA H200", "cpu"],
+                              "torch": "2.14.1"})
+    text = methods_paragraph(summary, splits, histories)
+    assert "Training ran on NVIDIA H200, cpu with PyTorch 2.14.1." in text
+    assert "Training ran" not in methods_paragraph(summary, splits, histories.drop(columns=["device", "torch"]))

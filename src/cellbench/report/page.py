@@ -63,7 +63,17 @@ def methods_paragraph(summary: pd.DataFrame, splits: pd.DataFrame, histories: pd
             f"keeping the {SELECTION_WORDS.get(selection, selection)}. Architectures: {archs}. Every image was "
             "scored once, out of fold; cross-validated Dice is the mean over all out-of-fold images, with 95 % "
             "bootstrap intervals over images and paired Wilcoxon tests with Holm's correction between "
-            "architectures. Software versions, hardware and the full configuration: run_info/.")
+            f"architectures.{_hardware(histories)} Software versions, hardware and the full configuration: "
+            "run_info/.")
+
+
+def _hardware(histories: pd.DataFrame) -> str:
+    """Where and with what the models were trained, as the training histories recorded it."""
+    if "device" not in histories.columns:
+        return ""
+    devices = ", ".join(sorted(map(str, histories["device"].dropna().unique())))
+    torches = ", ".join(sorted(map(str, histories["torch"].dropna().unique()))) if "torch" in histories else ""
+    return f" Training ran on {devices}" + (f" with PyTorch {torches}." if torches else ".")
 
 
 def write_page(folder: Path, figures: list[str], summary: pd.DataFrame, splits: pd.DataFrame,

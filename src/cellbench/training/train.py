@@ -486,6 +486,8 @@ class _EpochEnd:
                   "peak_gpu_gb": (torch.cuda.max_memory_allocated(trainer.device) / 2**30
                                   if trainer.device.type == "cuda" else float("nan")),
                   "images_per_second": progress.seen / epoch_seconds if epoch_seconds else float("nan"),
+                  "device": (torch.cuda.get_device_name(trainer.device) if trainer.device.type == "cuda"
+                             else trainer.device.type), "torch": torch.__version__,
                   "selected": False}
         progress.history.append(record)
         best = self.plan.selection != "last" and progress.best_epoch == progress.epoch
