@@ -233,8 +233,9 @@ def cmd_learning_curve(args, settings: Settings):
             raise ConfigError(f"{path}: no fraction column (score budget models with `cellbench evaluate --fraction`)")
     tables = {float(f): t.drop(columns="fraction")
               for f, t in pd.concat(budgets, ignore_index=True).groupby("fraction")}
-    if args.metrics:  # fraction 1: the main run
-        tables[1.0] = pd.read_parquet(_existing(args.metrics, "aggregate"))
+    if args.metrics:  # fraction 1: the main run's models of the architectures asked for
+        main_run = pd.read_parquet(_existing(args.metrics, "aggregate"))
+        tables[1.0] = main_run[main_run["arch"].isin(settings.train.architectures)]
     splits = pd.read_parquet(_existing(args.splits or layout.splits, "split"))
     table = learning_curve(tables, splits, settings.train, settings.evaluate.bootstrap_resamples,
                            settings.evaluate.seed)
