@@ -264,7 +264,7 @@ def test_imported_as_a_module_with_a_prefix_and_an_overridden_rule(tmp_path):
                         "crop_size": 64, "threads": 1},
               "evaluate": {"bootstrap_resamples": 100, "object_hausdorff": False}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    tables = ("metrics", "instance_metrics", "object_metrics", "summary", "instance_summary", "stats")
+    tables = ("metrics", "instance_metrics", "object_metrics", "summary", "instance_summary", "stats", "calibration")
     outputs = "\n".join(f'        {t}="tables/{t}.parquet",' for t in tables)
     (tmp_path / "Snakefile").write_text(f"""
 configfile: "config.yaml"

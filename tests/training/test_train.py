@@ -303,7 +303,7 @@ def test_budget_plans_nest_inside_the_fold_and_keep_its_inner_and_scored_images(
     plans = {f: train.plan_fold(splits, 1, "inner", 0.2, seed=5, fraction=f) for f in (0.25, 0.5, 1.0)}
     assert set(plans[0.25].train_ids) < set(plans[0.5].train_ids) < set(plans[1.0].train_ids)
     assert all(p.inner_ids == plans[1.0].inner_ids and p.scored_ids == plans[1.0].scored_ids for p in plans.values())
-    assert not set(plans[0.5].train_ids) & set(plans[0.5].inner_ids) | set(plans[0.5].scored_ids)
+    assert not set(plans[0.5].train_ids) & (set(plans[0.5].inner_ids) | set(plans[0.5].scored_ids))
     assert plans[0.5].fraction == 0.5
 
 

@@ -126,7 +126,9 @@ rule learning_curve:
     conda:
         ENV
     params:
-        settings=settings("dataset", "evaluate", train=train_settings()),
+        settings=settings(
+            "dataset", "evaluate", train={**train_settings(), "architectures": ARCHS}
+        ),
     shell:
         "python -m cellbench learning-curve --settings {params.settings:q} "
         "--budget-metrics {input.budget_metrics:q} --metrics {input.metrics:q} --summary {input.summary:q} "

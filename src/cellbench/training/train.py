@@ -487,7 +487,8 @@ class _EpochEnd:
                                   if trainer.device.type == "cuda" else float("nan")),
                   "images_per_second": progress.seen / epoch_seconds if epoch_seconds else float("nan"),
                   "device": (torch.cuda.get_device_name(trainer.device) if trainer.device.type == "cuda"
-                             else trainer.device.type), "torch": torch.__version__,
+                             else trainer.device.type),
+                  "torch": str(torch.__version__),  # a plain str: resume.pt is loaded weights_only
                   "selected": False}
         progress.history.append(record)
         best = self.plan.selection != "last" and progress.best_epoch == progress.epoch
