@@ -92,3 +92,15 @@ def test_a_batch_keeps_same_named_images_apart_and_copies_only_when_asked(tiny_r
     assert set(batch.cells["sample_id"]) == {"demo_00"}
     quiet = analyse_uploads([demo_raw / "demo_01.png"], choice, cache, tmp_path / "out" / "run2")
     assert "Copies kept" not in quiet.text and not (keep / "run2").exists()
+
+
+def test_a_damaged_model_or_summary_is_named(tiny_results, demo_raw, tmp_path):
+    from cellbench.errors import InputError
+    results = tmp_path / "results"
+    shutil.copytree(tiny_results, results)
+    (results / "models" / "Unet" / "fold0" / "model.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="model.pt: is not a cellbench checkpoint"):
+        analyse(demo_raw / "demo_00.png", "demo_00.png", choices(results)[0], ModelCache("cpu"), tmp_path / "out")
+    (results / "summary.parquet").write_text("garbage")
+    with pytest.raises(InputError, match="summary.parquet: is not a cellbench summary"):
+        choices(results)

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import ndimage
 
 from cellbench.classmaps import relabel_sequential
-from cellbench.errors import ConfigError
+from cellbench.errors import ConfigError, InputError, InputProblem
 from cellbench.evaluation.scope import resolve
 from cellbench.evaluation.semantic_metrics import FOREGROUND_MEAN
 from cellbench.images import ImageReadError, read_image, write_png
@@ -63,7 +63,11 @@ def choices(results: Path) -> list[Choice]:
     scores: dict[str, float] = {}
     summary = results / "summary.parquet"
     if summary.is_file():
-        table = pd.read_parquet(summary)
+        try:
+            table = pd.read_parquet(summary, columns=["arch", "class", "cv_dice"])
+        except Exception as err:  # any damage: name the file
+            raise InputError([InputProblem(summary, f"is not a cellbench summary ({type(err).__name__})",
+                                           "run the aggregate step again")]) from None
         head = table[table["class"] == FOREGROUND_MEAN]
         scores = dict(zip(head["arch"], head["cv_dice"], strict=True))
     listed = [Choice(arch, paths, float(scores.get(arch, np.nan))) for arch, paths in found.items()]
@@ -81,7 +85,14 @@ class ModelCache:
     def models(self, choice: Choice) -> list[FoldModel]:
         with self._lock:
             if choice.arch not in self._loaded:
-                self._loaded[choice.arch] = load_models(list(choice.checkpoints), self.device)
+                loaded = []
+                for path in choice.checkpoints:
+                    try:
+                        loaded += load_models([path], self.device)
+                    except Exception as err:  # any damage: name the file
+                        raise InputError([InputProblem(path, f"is not a cellbench checkpoint ({type(err).__name__})",
+                                                       "train the model again")]) from None
+                self._loaded[choice.arch] = loaded
             return self._loaded[choice.arch]
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from cellbench.app.session import MAX_PIXELS, ModelCache, analyse_uploads, choices
-from cellbench.errors import ConfigError
+from cellbench.errors import ConfigError, InputError
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, Windows
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,11 @@ def build(results: Path, work: Path, device: str = "auto", windows: Windows = DE
     def run(label: str, uploads: list[str] | None):
         if not uploads:
             return [], "Drop one or more images first.", pd.DataFrame(), []
-        batch = analyse_uploads([Path(u) for u in uploads], by_label[label], cache, work / uuid.uuid4().hex,
-                                windows, max_pixels, keep)
+        try:
+            batch = analyse_uploads([Path(u) for u in uploads], by_label[label], cache, work / uuid.uuid4().hex,
+                                    windows, max_pixels, keep)
+        except (InputError, ConfigError) as err:  # a damaged model file: said on the page, the app goes on
+            raise gr.Error(str(err)) from None
         return batch.overlays, batch.text, batch.cells, [str(p) for p in batch.files]
 
     with gr.Blocks(title="cellbench", delete_cache=(600, 3600)) as page:
