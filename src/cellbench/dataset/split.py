@@ -95,21 +95,28 @@ def _majority_stratum(frame: pd.DataFrame) -> pd.Series:
     return frame.groupby("group")["stratum"].agg(lambda s: s.value_counts().sort_index().idxmax())
 
 
+def _shuffled_groups(table: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.Series, list[list[str]]]:
+    """(the table with text groups and strata, samples per group, each stratum's groups shuffled with
+    ``seed``, strata in sorted order): what the grouped, stratified hold-outs draw from."""
+    frame = table.assign(group=table["group"].astype(str), stratum=table["stratum"].astype(str))
+    group_stratum = _majority_stratum(frame)
+    rng = np.random.default_rng(seed)
+    strata = [list(rng.permutation(sorted(group_stratum.index[group_stratum == stratum])))
+              for stratum in sorted(group_stratum.unique())]
+    return frame, frame.groupby("group").size(), strata
+
+
 def inner_holdout(table: pd.DataFrame, fraction: float, seed: int) -> list[str]:
     """Sample ids of a grouped hold-out of about ``fraction`` of ``table``'s samples (columns
     sample_id, group, stratum), stratified like the folds: within each stratum the groups are
     shuffled with ``seed`` and held out while that brings the stratum's held-out share closer to
     ``fraction``. At least one group is held out and at least one is kept for training."""
-    frame = table.assign(group=table["group"].astype(str), stratum=table["stratum"].astype(str))
-    sizes = frame.groupby("group").size()
+    frame, sizes, strata = _shuffled_groups(table, seed)
     if len(sizes) < 2:
         raise ValueError(f"an inner hold-out needs at least 2 training groups, there is {len(sizes)}")
-    group_stratum = _majority_stratum(frame)
-    rng = np.random.default_rng(seed)
     held: list[str] = []
     first_candidates: list[str] = []
-    for stratum in sorted(group_stratum.unique()):
-        members = list(rng.permutation(sorted(group_stratum.index[group_stratum == stratum])))
+    for members in strata:
         target = fraction * sizes[members].sum()
         taken = 0
         for group in members:
@@ -133,15 +140,11 @@ def budget_subset(table: pd.DataFrame, fraction: float, seed: int) -> list[str]:
     budgets). At least one group is kept; fraction 1 keeps everything."""
     if not 0 < fraction <= 1:
         raise ValueError(f"a training fraction must be in (0, 1], not {fraction}")
-    frame = table.assign(group=table["group"].astype(str), stratum=table["stratum"].astype(str))
-    if fraction == 1 or frame.empty:
-        return frame["sample_id"].tolist()
-    sizes = frame.groupby("group").size()
-    group_stratum = _majority_stratum(frame)
-    rng = np.random.default_rng(seed)
+    if fraction == 1 or table.empty:
+        return table["sample_id"].tolist()
+    frame, sizes, strata = _shuffled_groups(table, seed)
     kept: list[str] = []
-    for stratum in sorted(group_stratum.unique()):
-        members = list(rng.permutation(sorted(group_stratum.index[group_stratum == stratum])))
+    for members in strata:
         target = fraction * sizes[members].sum()
         taken = 0
         for group in members:
