@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from cellbench.inference.ensemble import FoldModel, Windows, blocks, probabilities
+from cellbench.inference.ensemble import FoldModel, Windows, argmax_channels, blocks, probabilities
 from cellbench.inference.segment import segment
 from cellbench.training import models
 
@@ -114,3 +114,12 @@ def test_test_time_augmentation_averages_the_transformed_predictions():
     flipped = np.flip(plain, axis=1)  # the up-down view, mapped back: the ramp reversed
     columns = np.swapaxes(plain, 1, 2)  # the quarter-turn views, mapped back: a ramp over columns
     np.testing.assert_allclose(d4, (2 * plain + 2 * flipped + 2 * columns + 2 * np.flip(columns, 2)) / 8, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 5])
+def test_argmax_over_channels_equals_torchs_ties_included(channels):
+    generator = torch.Generator().manual_seed(channels)
+    coarse = torch.randint(0, 3, (4, channels, 33, 47), generator=generator).float()  # many ties
+    for x in (coarse, coarse.contiguous(memory_format=torch.channels_last), torch.rand(4, channels, 9, 7)):
+        assert torch.equal(argmax_channels(x, 1), x.argmax(1))
+        assert torch.equal(argmax_channels(x[0], 0), x[0].argmax(0))

@@ -86,6 +86,19 @@ def _padded_size(size: int, divisor: int, tile: int | None) -> int:
     return math.ceil(size / divisor) * divisor
 
 
+def argmax_channels(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``x.argmax(dim)`` (ties to the first index) for the few channels of a probability map, as
+    elementwise comparisons: on a CPU, torch's argmax over a short channel axis is 4 to 7 times
+    slower than this (1.2 s against 0.17 s for a 3 x 1920 x 2560 map)."""
+    planes = x.unbind(dim)
+    best, chosen = planes[0], torch.zeros(planes[0].shape, dtype=torch.int64, device=x.device)
+    for index, plane in enumerate(planes[1:], 1):
+        better = plane > best
+        chosen.masked_fill_(better, index)
+        best = torch.maximum(best, plane)
+    return chosen
+
+
 class _Predictor:
     """The callable MONAI runs on each batch of windows: normalise, every model x transform, softmax
     mean and the models' argmax votes, stacked as 2C channels."""
@@ -109,7 +122,8 @@ class _Predictor:
                 p = transform.invert(torch.softmax(logits.float(), dim=1))
                 model_mean = p if model_mean is None else model_mean + p
             model_mean /= len(self.transforms)
-            vote = F.one_hot(model_mean.argmax(1), model_mean.shape[1]).permute(0, 3, 1, 2).float()
+            chosen = argmax_channels(model_mean, 1)
+            vote = torch.stack([chosen == c for c in range(model_mean.shape[1])], dim=1).float()
             mean = model_mean if mean is None else mean + model_mean
             votes = vote if votes is None else votes + vote
         return torch.cat([mean, votes], dim=1) / len(self.models)

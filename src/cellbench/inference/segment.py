@@ -16,7 +16,7 @@ import torch
 
 from cellbench.device import resolve_device
 from cellbench.inference import detections, nucleus_guided, objects
-from cellbench.inference.ensemble import DEFAULT_WINDOWS, FoldModel, Windows, predict_blocks
+from cellbench.inference.ensemble import DEFAULT_WINDOWS, FoldModel, Windows, argmax_channels, predict_blocks
 
 
 @dataclass
@@ -47,10 +47,10 @@ def _device_of(fold_models: list[FoldModel]) -> torch.device:
 def _choices(mean: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(output chosen per pixel, class chosen per pixel): the argmax over the model's outputs, and for
     a touching-border pixel (output index n_classes) its most likely foreground class instead."""
-    chosen = mean.argmax(0)
+    chosen = argmax_channels(mean, 0)
     if mean.shape[0] == n_classes:
         return chosen, chosen
-    foreground = mean[1:n_classes].argmax(0) + 1
+    foreground = argmax_channels(mean[1:n_classes], 0) + 1
     return chosen, torch.where(chosen == n_classes, foreground, chosen)
 
 
