@@ -221,9 +221,19 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _write_figure(plot, final: Path) -> None:
+    """Draw with ``plot(path)`` in a temporary folder, then write the PNG atomically to ``final``: a
+    failed plot leaves no half-written figure, and an existing file not written by cellbench is kept."""
+    from cellbench.fsutil import write_bytes
+    with tempfile.TemporaryDirectory(prefix="cellbench-figure-") as tmp:
+        drawn = Path(tmp) / final.name
+        plot(drawn)
+        write_bytes(drawn.read_bytes(), final)
+
+
 def cmd_learning_curve(args, settings: Settings):
     from cellbench.evaluation.learning_curve import learning_curve
-    from cellbench.fsutil import write_bytes, write_parquet
+    from cellbench.fsutil import write_parquet
     from cellbench.report.learning_curve import plot_learning_curve
     layout = _layout(settings)
     budgets = []
@@ -241,10 +251,8 @@ def cmd_learning_curve(args, settings: Settings):
                            settings.evaluate.seed)
     write_parquet(table, Path(args.out_table or layout.learning_curve))
     summary = pd.read_parquet(_existing(args.summary, "aggregate")) if args.summary else None
-    with tempfile.TemporaryDirectory(prefix="cellbench-budget-") as tmp:
-        plot_learning_curve(table, Path(tmp) / "learning_curve.png", summary)
-        write_bytes((Path(tmp) / "learning_curve.png").read_bytes(),
-                    Path(args.out_figure or Path(layout.report) / "learning_curve.png"))
+    _write_figure(lambda path: plot_learning_curve(table, path, summary),
+                  Path(args.out_figure or Path(layout.report) / "learning_curve.png"))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         log.info("learning curve:\n%s", table.round(4).to_string(index=False))
 
@@ -404,7 +412,7 @@ def cmd_report(args, settings: Settings):
 
 
 def cmd_cost(args, settings: Settings):
-    from cellbench.fsutil import write_bytes, write_parquet
+    from cellbench.fsutil import write_parquet
     from cellbench.report import COST_FIGURES
     from cellbench.report.cost import cost_table, fold_costs, model_cost
     from cellbench.report.figures import plot_cost_accuracy
@@ -426,10 +434,8 @@ def cmd_cost(args, settings: Settings):
                        histories)
     table = cost_table(models, folds, pd.read_parquet(_existing(args.summary or layout.summary, "aggregate")))
     write_parquet(table, Path(args.out_table or layout.cost))
-    with tempfile.TemporaryDirectory(prefix="cellbench-cost-") as tmp:
-        plot_cost_accuracy(table, Path(tmp) / COST_FIGURES[0])
-        write_bytes((Path(tmp) / COST_FIGURES[0]).read_bytes(),
-                    Path(args.out_figure or Path(layout.report) / COST_FIGURES[0]))
+    _write_figure(lambda path: plot_cost_accuracy(table, path),
+                  Path(args.out_figure or Path(layout.report) / COST_FIGURES[0]))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         log.info("cost against accuracy:\n%s", table.round(4).to_string(index=False))
 
@@ -479,6 +485,7 @@ def cmd_infer(args, settings: Settings):
 def cmd_app(args, settings: Settings):
     import dataclasses
 
+    from cellbench.app.session import MAX_PIXELS
     from cellbench.app.ui import serve
     from cellbench.inference.ensemble import DEFAULT_WINDOWS
     results = Path(args.results or _layout(settings).root)
@@ -488,7 +495,8 @@ def cmd_app(args, settings: Settings):
     windows = dataclasses.replace(DEFAULT_WINDOWS, tta=args.tta)
     log.info("cellbench app for %s on http://%s:%s (Ctrl+C stops it%s)", results, args.host, args.port,
              f"; results copied to {args.keep}" if args.keep else "; nothing is kept after it stops")
-    serve(_existing(results, "train"), args.host, args.port, args.device, windows, args.max_pixels,
+    serve(_existing(results, "train"), args.host, args.port, args.device, windows,
+          MAX_PIXELS if args.max_pixels is None else args.max_pixels,
           Path(args.keep) if args.keep else None)
 
 
@@ -664,8 +672,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--port", type=int, default=7860)
     sub.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     sub.add_argument("--tta", default="none", choices=["none", "flips", "d4"], help="test-time augmentation")
-    sub.add_argument("--max-pixels", type=int, default=40_000_000,
-                     help="larger images are refused with a message (default 40 million pixels)")
+    sub.add_argument("--max-pixels", type=int,
+                     help="larger images are refused with a message (default: the app's MAX_PIXELS, 40 million)")
     sub.add_argument("--keep", help="copy every result file here (default: nothing is kept after the app stops)")
     sub = step("fetch-weights", cmd_fetch_weights, "download train.encoder_weights once (on a host with internet)")
     sub.add_argument("--cache", help="cache folder (default: results/weights)")
