@@ -16,6 +16,12 @@ from helpers import make_config  # noqa: E402
 from cellbench.dataset import demo  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """Whole-workflow tests (minutes each) start first: with `-n 2`, xdist hands tests out in this
+    order, so the long ones run beside the short ones instead of one worker finishing alone."""
+    items.sort(key=lambda item: item.get_closest_marker("workflow") is None)
+
+
 @pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory) -> Path:
     """The synthetic LabelMe dataset (24 images), generated once per test session."""
