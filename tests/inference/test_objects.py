@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from cellbench.errors import ConfigError
 from cellbench.inference.objects import object_types, objects_of, post_process, predicted_objects, truth_objects
@@ -106,6 +107,9 @@ def test_whole_slides_split_cells_one_object_at_a_time_like_the_whole_image(monk
     boxed = predicted_objects(class_map, [1, 2], [2])
     assert whole.max() == boxed.max() > 20 and np.array_equal(whole > 0, boxed > 0)
     assert (whole == boxed).mean() > 0.999
+    components, n = ndimage.label(class_map > 0)
+    alone = [ids for c in range(1, n + 1) if len(ids := np.unique(boxed[components == c])) == 1]
+    assert alone and all(np.array_equal(whole == i, boxed == i) for (i,) in alone)  # one seed: flooded whole
 
 
 def test_border_output_parts_touching_objects_without_seeds():

@@ -100,6 +100,11 @@ def _components(region: np.ndarray, marks: np.ndarray | None, connectivity: int)
         box = boxes[index - 1]
         grown = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
         mine = components[grown] == index
+        seeds = markers[grown][mine]
+        seeds = seeds[seeds > 0]
+        if seeds.min() == seeds.max():  # one seed floods its whole (connected) component: no watershed needed
+            cells[grown][mine] = seeds[0]
+            continue
         distance = ndimage.distance_transform_edt(region[grown])
         flooded = watershed(-distance, np.where(mine, markers[grown], 0), mask=mine, connectivity=connectivity)
         cells[grown][mine] = flooded[mine]
