@@ -5,12 +5,16 @@
 # The rules call the cellbench library (python -m cellbench); install it first: pip install -e .
 from snakemake.utils import min_version, validate
 
+from cellbench.config import apply_data_defaults
+
 min_version("9.0")
 
 
 configfile: "config.yaml"
 
 
+# the demo only without data.annotations, the results folder's name, before the schema's defaults
+apply_data_defaults(config)
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

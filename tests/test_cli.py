@@ -40,12 +40,12 @@ def test_validate_lists_every_problem_and_writes_nothing(tmp_path, demo_raw, cap
     (tmp_path / "demo_01.json").write_text(json.dumps(doc))
     (tmp_path / "demo_02.png").unlink()
     before = sorted(p.name for p in tmp_path.iterdir())
-    settings = json.dumps({"dataset": "x", "results": str(tmp_path / "results"),
+    settings = json.dumps({"dataset": "x", "results": str(tmp_path / "results"), "split": {"folds": 2},
                            "data": {"annotations": str(tmp_path), "demo": False}})
     report = tmp_path / "results" / "validation.txt"
     assert main(["validate", "--config-json", settings, "--out", str(report)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[-1].startswith("1 images fine, 3 problems")
+    assert out[-1].startswith("NOT READY: 3 problems in 2 files; 1 image read")
     assert any("demo_01.json: shape 0: unknown label 'platelet'" in line for line in out)
     assert any("demo_01.json: shape 1" in line and "needs at least 3 points" in line for line in out)
     assert any("demo_02.json: image not found" in line for line in out)

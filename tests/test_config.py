@@ -46,3 +46,36 @@ def test_every_shipped_configuration_is_valid_on_top_of_the_default(overlay):
     """configs/*.yaml are used as `--configfile config.yaml configs/<name>`: each must validate."""
     merged = configuration.load(REPO / "config.yaml", REPO / "configs" / overlay)
     assert merged["dataset"]
+
+
+def test_the_default_run_is_the_demo_and_only_the_demo_stratifies_by_its_cell_types():
+    default = configuration.load(REPO / "config.yaml")
+    assert default["data"]["demo"] is True and default["dataset"] == "demo"
+    assert default["split"]["stratify_column"] == "cell_type" and default["class_priority"] is None
+
+
+def test_a_user_config_of_data_and_classes_inherits_nothing_of_the_demo(tmp_path):
+    """config.yaml is loaded under every user config: with only data and classes set, nothing of
+    the demo may remain (no demo, no cell_type stratification, no class priority of its classes)."""
+    user = tmp_path / "mine.yaml"
+    user.write_text(f"data: {{format: mask_pairs, annotations: {tmp_path / 'plasma_cells'}}}\n"
+                    "classes: [background, cell]\n")
+    merged = configuration.load(REPO / "config.yaml", user)
+    assert merged["data"]["demo"] is False and merged["dataset"] == "plasma_cells"
+    assert merged["split"]["stratify_column"] is None and merged["split"]["metadata"] is None
+    assert merged["class_priority"] is None
+
+
+def test_what_the_user_wrote_wins_over_the_demo_rules(tmp_path):
+    explicit = configuration.complete({"dataset": "mine", "split": {"stratify_column": None}})
+    assert explicit["data"]["demo"] is True and explicit["dataset"] == "mine"
+    assert explicit["split"]["stratify_column"] is None  # written as null: not replaced by cell_type
+    with_metadata = configuration.complete({"split": {"metadata": "types.csv"}})
+    assert with_metadata["split"]["stratify_column"] is None  # the user's table has no cell_type column
+
+
+@pytest.mark.parametrize(("annotations", "name"), [
+    ("/data/wbc", "wbc"), ("/data/wbc/masks", "wbc"), ("/data/My Cells (2026)", "My_Cells__2026_"),
+    ("/data/nuclei/stage1_solution.csv", "stage1_solution"), ("/data/x/..", "data"), ("/", "dataset")])
+def test_the_results_folder_is_named_after_the_annotations(annotations, name):
+    assert configuration.complete({"data": {"annotations": annotations}})["dataset"] == name

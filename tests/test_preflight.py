@@ -85,3 +85,58 @@ def test_cellbench_check_command(demo_raw, tmp_path, capsys):
     bad = json.dumps({"data": {"annotations": str(demo_raw), "demo": False}, "train": {"crop_size": 100}})
     assert main(["check", "--config-json", bad]) == 2
     assert "crop_size 100 is not a multiple of 32" in capsys.readouterr().err
+
+
+def write_metadata(path, rows: dict[str, str], header="image,kind"):
+    path.write_text(header + "\n" + "".join(f"{k},{v}\n" for k, v in rows.items()))
+    return str(path)
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"split": {"stratify_column": "cell_type"}},
+     "split.stratify_column 'cell_type' needs split.metadata, a CSV with one row per image (none is set)"),
+    ({"split": {"metadata": "/nowhere/types.csv", "stratify_column": "kind"}}, "split.metadata /nowhere/types.csv "
+                                                                                "does not exist"),
+    ({"data": {"label_aliases": {"nuclei": "nukleus"}}}, "label alias 'nuclei' points at 'nukleus'"),
+    ({"data": {"unknown_labels": "platelet"}}, "unknown_labels must be error, ignore, __ignore__ or a class name"),
+    ({"data": {"sample_folders": {"image": "a.tif", "labels": "b.png"}}}, "data.sample_folders is for grey_masks"),
+    ({"data": {"format": "grey_masks", "grey_levels": {"background": 0, "membrane": 80}}},
+     "grey_levels names classes not in `classes`: ['membrane']"),
+    ({"data": {"format": "instance_labels"}}, "data.object_class must name the class of the objects"),
+    ({"data": {"format": "grey_masks"}}, "data.images must name the image folder when data.format is grey_masks"),
+])
+def test_every_setting_a_later_step_would_refuse_is_refused_first(demo_raw, sections, message):
+    with pytest.raises(ConfigError) as caught:
+        preflight.check(make_config(demo_raw, **sections))
+    assert message in str(caught.value)
+
+
+def test_an_inner_hold_out_needs_two_training_groups_in_every_fold(demo_raw, tmp_path):
+    names = sorted(p.stem for p in demo_raw.glob("*.json"))
+    patients = write_metadata(tmp_path / "p.csv", {n: f"p{i % 3}" for i, n in enumerate(names)}, "image,patient")
+    split = {"metadata": patients, "group_column": "patient", "folds": 2}
+    preflight.check(make_config(demo_raw, split=split))
+    with pytest.raises(ConfigError, match="with 3 groups in 2 folds a fold trains on 1: it needs 2 or more"):
+        preflight.check(make_config(demo_raw, split=split, train={"selection": "inner"}))
+
+
+def test_metadata_problems_are_found_before_the_split(demo_raw, tmp_path):
+    names = sorted(p.stem for p in demo_raw.glob("*.json"))
+    partial = write_metadata(tmp_path / "partial.csv", {n: "a" for n in names[3:]})
+    with pytest.raises(ConfigError, match="3 images have no row: demo_00, demo_01, demo_02"):
+        preflight.check(make_config(demo_raw, split={"metadata": partial, "stratify_column": "kind"}))
+    full = write_metadata(tmp_path / "full.csv", {n: "a" for n in names})
+    with pytest.raises(ConfigError, match="no column 'patient' \\(split.group_column\\); columns: image, kind"):
+        preflight.check(make_config(demo_raw, split={"metadata": full, "group_column": "patient"}))
+    nested = write_metadata(tmp_path / "nested.csv", {f"plate/{n}": "a" for n in names})
+    from cellbench.dataset.split import read_metadata
+    assert len(read_metadata(nested, None, [f"plate__{n}" for n in names])) == len(names)  # a/b == a__b
+
+
+def test_the_demo_columns_are_known_before_the_demo_is_generated(tmp_path):
+    from cellbench import config as configuration
+    demo = configuration.complete({"results": str(tmp_path)})
+    assert preflight.check(demo) == []
+    wrong = configuration.complete({"results": str(tmp_path), "split": {"stratify_column": "patient"}})
+    with pytest.raises(ConfigError, match="'patient' is not a column of the demo's cell-type table"):
+        preflight.check(wrong)

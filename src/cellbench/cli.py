@@ -40,9 +40,9 @@ def _json_option(text: str, option: str) -> dict:
     return value
 
 
-def _load_settings(args) -> Settings:
+def _load_settings(args, extra: dict | None = None) -> Settings:
     """--settings: exactly what the workflow sent (checked, nothing filled in); else the config
-    files and --config-json with every default filled in."""
+    files, --config-json and ``extra`` (what a step's own options say) with every default filled in."""
     if args.settings is not None:
         if args.config or args.config_json:
             raise ConfigError("--settings (what the workflow sends) cannot be combined with --config/--config-json")
@@ -52,8 +52,8 @@ def _load_settings(args) -> Settings:
     paths = args.config or []
     if not paths and not args.config_json and Path("config.yaml").is_file():
         paths = [Path("config.yaml")]
-    overrides = _json_option(args.config_json, "--config-json") if args.config_json else None
-    return Settings.build(configuration.load(*paths, overrides=overrides))
+    overrides = _json_option(args.config_json, "--config-json") if args.config_json else {}
+    return Settings.build(configuration.load(*paths, overrides=configuration.merge(overrides, extra or {})))
 
 
 class _DefaultPaths:
@@ -100,41 +100,73 @@ def cmd_ingest(args, settings: Settings):
 
 def cmd_validate(args, settings: Settings):
     from cellbench.dataset import ingest
+    from cellbench.formats import sniff
     from cellbench.fsutil import write_text
+    named = {**({"annotations": str(args.annotations), "demo": False} if args.annotations else {}),
+             **({"format": args.format} if args.format else {})}
+    if named and args.settings is None:  # by hand: as if the config said so (no demo settings leak in)
+        settings = _load_settings(args, {"data": named})
     config = settings.sent()
-    if args.annotations:
-        config["data"].update(annotations=str(args.annotations), demo=False)
-    if args.format:
-        config["data"]["format"] = args.format
+    config["data"].update(named)
+    encoding = sys.stdout.encoding or "utf-8"
+
+    def say(line: str) -> None:  # a file name that is not valid text still prints, escaped
+        print(line.encode(encoding, "backslashreplace").decode(encoding))
+
+    from cellbench import preflight
+    config_problems = []
     if args.settings is None:  # by hand: the whole configuration is here to look at (the workflow checks it itself)
-        from cellbench import preflight
-        try:
-            for warning in preflight.check(config):
-                print(f"warning: {warning}")
-        except ConfigError as err:  # the annotations are still worth checking; `cellbench check` fails on these
-            print(f"warning: {err}")
-    found = ingest.find_problems(config)
+        config_problems, warnings = preflight.problems(config)
+        config_problems += preflight.model_problems(config)  # every problem, the models' too, in one list
+        for line in warnings:
+            say(f"warning: {line}")
+        for line in config_problems:
+            say(f"configuration: {line}")
+    def not_checked() -> int:
+        say(f"NOT READY: {len(config_problems)} problem{'s' if len(config_problems) != 1 else ''} in the "
+            "configuration; the files are checked once its data section is fixed")
+        return 1
+
+    if args.settings is None and preflight.data_problems(config):  # files read the wrong way say nothing useful
+        return not_checked()
+    try:
+        found = ingest.find_problems(config)
+    except ConfigError:
+        if not config_problems:
+            raise
+        return not_checked()
     problems = found.problems
     # the workflow does not send the split settings (changing them must not re-ingest): say what split does
     copies = found.duplicate_lines(settings.split.group_near_duplicates
                                    if settings.split.is_sent("group_near_duplicates") else None)
-    encoding = sys.stdout.encoding or "utf-8"
-    for line in [*map(str, problems), *copies]:  # a file name that is not valid text still prints, escaped
-        print(line.encode(encoding, "backslashreplace").decode(encoding))
-    summary = (f"{found.good} images fine, {len(problems)} problem{'s' if len(problems) != 1 else ''} "
-               f"({config['data']['format']}: {ingest.annotation_folder(config)})")
-    print(summary)
-    if args.out and not problems:  # copies are reported, not errors: split groups them
+    for line in [*map(str, problems), *copies]:
+        say(line)
+    source = ingest.annotation_folder(config)
+    where = f"{config['data']['format']}: {source}"
+    if not problems and not config_problems:
+        summary = f"{found.good} images fine, 0 problems ({where})"
+    else:
+        bad_files = len({problem.file for problem in problems})
+        counts = (f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {bad_files} "
+                  f"file{'s' if bad_files != 1 else ''}" if problems else "the files are fine")
+        if config_problems:
+            counts += f", {len(config_problems)} in the configuration"
+        plural = "s" if found.good != 1 else ""
+        read = f"{found.good} image{plural} read" if found.good else "no image could be read"
+        summary = f"NOT READY: {counts}; {read} ({where}); nothing is ingested until every problem is fixed"
+        if problems and (hint := sniff.suggestion(source, config["data"])) and found.good <= len(problems):
+            say(f"hint: {hint}")
+    say(summary)
+    if args.out and not problems and not config_problems:  # copies are reported, not errors: split groups them
         write_text("".join(f"{line}\n" for line in [summary, *copies]), Path(args.out))
-    return 1 if problems else 0
+    return 1 if problems or config_problems else 0
 
 
 def cmd_check(args, settings: Settings):
     from cellbench import preflight
     config = settings.sent()
-    for warning in preflight.check(config):
+    for warning in preflight.check(config, models=True):
         print(f"warning: {warning}")
-    preflight.check_models(config)
     print("the configuration can run: folds, classes, evaluation scope and every architecture checked")
 
 
@@ -189,7 +221,12 @@ def cmd_predict(args, settings: Settings):
     predict.predict_fold(_existing(args.checkpoint or layout.checkpoint(args.arch, args.fold), "train"),
                          _existing(args.data or layout.data, "ingest"), splits, args.fold,
                          Path(args.out or layout.predictions(args.arch, args.fold)), settings.train.device,
-                         settings.evaluate.objects, settings.infer.windows())
+                         settings.evaluate.objects, settings.infer.windows(), _learning(settings))
+
+
+def _learning(settings: Settings) -> dict:
+    """What the object rules are learned with (evaluate.min_size_fraction, evaluate.join_pieces)."""
+    return {key: settings.evaluate[key] for key in ("min_size_fraction", "join_pieces")}
 
 
 def cmd_evaluate(args, settings: Settings):
@@ -475,9 +512,12 @@ def cmd_infer(args, settings: Settings):
     sets: list[ModelSet] = model_sets_from([_existing(c, "train") for c in checkpoints], list(chosen.architectures),
                                            chosen.folds, summary)
     out = Path(args.out or layout.infer(args.name))
+    data = Path(args.data) if args.data else None
+    if data is None and settings.is_sent("results") and Path(layout.data, "manifest.parquet").is_file():
+        data = Path(layout.data)
     table = infer(images, sets, out, chosen.windows(), settings.evaluate.objects, chosen.device,
                   chosen.save_probabilities, settings.data.max_pixels, settings.class_priority, settings.dataset,
-                  settings.measure.bin_width)
+                  settings.measure.bin_width, data, _learning(settings))
     log.info("segmented %d images with %s into %s", len(images), ", ".join(s.arch for s in sets), out)
     return 0 if len(table) else 1
 
@@ -663,6 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--checkpoints", nargs="+", help="model.pt files to choose from (default: every architecture "
                                                       "x fold of the benchmark)")
     sub.add_argument("--summary", help="summary.parquet, for infer.architectures: [best]")
+    sub.add_argument("--data", help="the ingested annotated images the object rules are learned from (default: "
+                                    "results/<dataset>/data; without them only evaluate.objects' own min_size applies)")
     sub.add_argument("--name", default="default", help="run name: results/<dataset>/infer/<name> (default: default)")
     sub.add_argument("--out", help="output folder (default: results/<dataset>/infer/<name>)")
     sub = step("app", cmd_app, "a local web page (Gradio, the `app` extra): drop images, get cells, measurements "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -45,12 +47,59 @@ def check(config: dict) -> None:
         jsonschema.validate(config, load_schema())
     except jsonschema.ValidationError as err:
         where = "/".join(str(p) for p in err.absolute_path) or "<top>"
-        raise ConfigError(f"invalid configuration at {where}: {err.message}") from None
+        message = err.message
+        if err.validator == "pattern" and isinstance(err.schema, dict) and "$comment" in err.schema:
+            message = f"{err.instance!r} {err.schema['$comment']}"
+        raise ConfigError(f"invalid configuration at {where}: {message}") from None
+
+
+# what only the demo means: its generated cell-type table stratifies its folds (a user's config
+# without metadata must not inherit this)
+DEMO_SETTINGS = {"split": {"stratify_column": "cell_type"}}
+GENERIC_FOLDER_NAMES = frozenset({"annotations", "annotation", "masks", "mask", "labels", "label", "labelme", "json",
+                                  "gt", "ground_truth", "groundtruth", "images", "data", "train", "test"})
+
+
+def dataset_name(annotations: str | Path) -> str:
+    """A results folder name for the data in ``annotations``: the folder's (or CSV's) name, its
+    parent's where the name says nothing (masks, annotations, ...), characters other than letters,
+    digits, ``_ . -`` replaced by ``_``."""
+    path = Path(os.path.normpath(Path(annotations).expanduser().absolute()))
+    name = path.stem if path.suffix.lower() == ".csv" else path.name
+    if name.lower() in GENERIC_FOLDER_NAMES and path.parent.name:
+        name = path.parent.name
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".")
+    return name or "dataset"
+
+
+def apply_data_defaults(config: dict) -> dict:
+    """Settle what depends on where the data is, before the schema's defaults are filled in (so
+    that a key the user wrote, even as null, is never replaced): ``data.demo`` unset or null means
+    the demo exactly when ``data.annotations`` is not given; ``dataset`` unset names the results
+    folder (``demo``, else after the annotation folder); the demo alone gets DEMO_SETTINGS.
+    Changes ``config`` in place (Snakemake's config object) and returns it."""
+    data = config.get("data")
+    if data is None or not isinstance(data, dict):
+        if data is not None:
+            return config  # not a mapping: the schema check names it
+        data = config["data"] = {}
+    if data.get("demo") is None:
+        data["demo"] = not data.get("annotations")
+    if config.get("dataset") is None:
+        annotations = data.get("annotations")
+        config["dataset"] = "demo" if data["demo"] or not isinstance(annotations, str) else dataset_name(annotations)
+    split = config.get("split")
+    if data["demo"] is True and not (isinstance(split, dict) and split.get("metadata")):
+        for section, values in DEMO_SETTINGS.items():
+            if isinstance(config.setdefault(section, {}), dict):
+                for key, value in values.items():
+                    config[section].setdefault(key, copy.deepcopy(value))
+    return config
 
 
 def complete(config: dict) -> dict:
     """Return a validated copy of ``config`` with every default filled in."""
-    full = copy.deepcopy(config)
+    full = apply_data_defaults(copy.deepcopy(config))
     _fill_defaults(load_schema(), full)
     check(full)
     return full

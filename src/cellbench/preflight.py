@@ -1,64 +1,144 @@
-"""Checks that fail in seconds, before any heavy job, instead of after hours of training.
+"""Checks that fail in seconds, before any job, instead of after ingest, augment or hours of training.
 
-``check(config)`` is cheap (no torch): the workflow runs it when it reads the configuration, and
-``cellbench validate`` runs it too. ``check_models(config)`` builds every architecture on PyTorch's
-meta device (no memory, no weights) to catch an unknown encoder, an architecture that refuses the
-encoder, or a crop size that is not a multiple of a model's size divisor; the workflow runs it once
-when it starts executing (``onstart``), not on dry runs.
+``check(config)`` reads names only (the annotation files found, the metadata CSV; no image is
+decoded): the workflow runs it when it reads the configuration and `cellbench validate` / `check`
+run it too. Every setting a later step would reject is here, and every problem is listed in one
+message: the data section against the format and the classes, the split against the metadata and
+the samples, the evaluation scope, the model-selection protocol and what infer may choose.
+``check_models(config)`` builds every architecture on PyTorch's meta device (no memory, no
+weights) to catch an unknown encoder, an architecture that refuses it, or a crop size that is not
+a multiple of a model's size divisor; it costs seconds of imports, so the workflow runs it when it
+starts executing (``onstart``), and ``check(config, models=None)`` adds its problems only to a
+message that already has some.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import warnings
 from pathlib import Path
 
-import pandas as pd
-
-from cellbench.errors import ConfigError
+from cellbench.errors import ConfigError, InputError
 
 log = logging.getLogger(__name__)
 
+IMAGE_FOLDER_FORMATS = ("grey_masks", "class_index_png", "instance_labels", "rle_csv")
+INSTANCE_FORMATS = ("instance_folders", "rle_csv", "instance_labels")
 
-def _count_samples(config: dict) -> int | None:
-    """How many images the annotations hold, known without decoding them (None when unknown)."""
+
+def sample_ids(config: dict) -> list[str] | None:
+    """The sample ids of the annotations, from file names alone (None when they cannot be listed)."""
+    from cellbench import formats
     from cellbench.dataset import demo, ingest
 
     if config["data"]["demo"]:
-        return demo.N_IMAGES
+        return demo.sample_names()
     try:
         files = ingest.annotation_files(config)
     except (OSError, ValueError):
         return None
-    if config["data"]["format"] == "instance_folders":
-        return len({path.parent.parent for path in files})
-    if config["data"]["format"] == "rle_csv":
+    ids = formats.get(config["data"]["format"]).sample_ids(files, config["data"])
+    return [sample_id for sample_id in ids if ingest.is_text(sample_id)]  # validate names the others
+
+
+def data_problems(config: dict) -> list[str]:
+    """What the data section asks that its format, its classes or the file system cannot give."""
+    from cellbench import formats
+    from cellbench.dataset import ingest
+    from cellbench.formats import class_masks, pairing, sniff
+    from cellbench.formats.instance_masks import object_class_index
+    from cellbench.formats.labelme.reading import checked_lookup
+
+    data, classes, errors = config["data"], list(config["classes"]), []
+    fmt = data["format"]
+    if data["sample_folders"] and fmt not in pairing.SAMPLE_FOLDER_FORMATS:
+        errors.append(f"data.sample_folders is for {', '.join(pairing.SAMPLE_FOLDER_FORMATS)}, not data.format {fmt}")
+    checks = []
+    if fmt == "grey_masks" or (fmt == "mask_pairs" and data["mask_values"] == "grey_levels"):
+        checks.append(lambda: class_masks.grey_levels(data["grey_levels"], classes, data["stray_levels"]))
+    if fmt == "labelme":
+        checks.append(lambda: checked_lookup(classes, data["label_aliases"], data["unknown_labels"]))
+    if fmt in INSTANCE_FORMATS:
+        checks.append(lambda: object_class_index(classes, data["object_class"]))
+    for run in checks:
         try:
-            return int(pd.read_csv(files[0], usecols=[0]).iloc[:, 0].nunique()) if files else None
-        except (OSError, ValueError, IndexError, pd.errors.ParserError):
-            return None
-    return len(files)
-
-
-def _metadata_counts(config: dict) -> tuple[int | None, dict[str, int]]:
-    """(number of groups, images per stratum) from the metadata CSV, when the split uses them."""
-    from cellbench.dataset.split import metadata_path
-
-    split = config["split"]
-    path = metadata_path(config)
-    if not path or not (split["group_column"] or split["stratify_column"]) or not Path(path).is_file():
-        return None, {}
+            run()
+        except ConfigError as err:
+            errors.append(str(err) if str(err).startswith("data.") else f"data: {err}")
+    if data["demo"]:
+        return errors
     try:
-        table = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError):
-        return None, {}  # the split step names the file and what is wrong with it
-    table.columns = [c.strip() for c in table.columns]
-    groups = None
-    if split["group_column"] in table.columns:
-        groups = int(table[split["group_column"]].fillna("NA").nunique())
-    strata = {}
-    if split["stratify_column"] in table.columns:
-        strata = table[split["stratify_column"]].fillna("NA").value_counts().sort_index().to_dict()
-    return groups, strata
+        source = ingest.annotation_folder(config)
+    except ConfigError as err:
+        return [*errors, str(err)]
+    if fmt in IMAGE_FOLDER_FORMATS and not pairing.sample_folders(data):
+        if not data["images"]:
+            errors.append(f"data.images must name the image folder when data.format is {fmt} (or set "
+                          "data.sample_folders for one folder per sample)")
+        elif not Path(data["images"]).is_dir():
+            errors.append(f"data.images {data['images']} is not a folder")
+        elif source.is_dir() and source.resolve() == Path(data["images"]).resolve():
+            hint = sniff.suggestion(source, {**data, "format": None})
+            errors.append(f"data.annotations and data.images are one folder ({source}): with data.format {fmt} the "
+                          "masks or label images need a folder of their own"
+                          + (f"; {hint}" if hint else "; or set data.sample_folders"))
+    if not source.exists():
+        return [*errors, f"data.annotations {source} does not exist"]
+    if not ingest.annotation_files(config):
+        hint = sniff.suggestion(source, data)
+        errors.append(f"data.annotations {source} holds no {formats.get(fmt).description} for data.format "
+                      f"{fmt}{'; ' + hint if hint else ''}")
+    return errors
+
+
+def _split_problems(config: dict, ids: list[str] | None) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of the split settings against the metadata and the samples: every reason
+    the split step would refuse, found before ingest and augment have run."""
+    from cellbench.dataset import demo
+    from cellbench.dataset.split import groups_and_strata, metadata_path
+
+    split, errors, warnings = config["split"], [], []
+    folds = split["folds"]
+    if ids and len(ids) < folds:  # none at all: the data section says why
+        errors.append(f"split.folds is {folds} but the annotations hold {len(ids)} image"
+                      f"{'s' if len(ids) != 1 else ''}: every fold needs at least one")
+    path = metadata_path(config)
+    if path and config["data"]["demo"] and not split["metadata"] and not Path(path).is_file():
+        # the demo's table is written when the demo is generated: its columns are known
+        for key in ("id_column", "stratify_column", "group_column"):
+            if split[key] and split[key] not in demo.METADATA_COLUMNS:
+                errors.append(f"split.{key} {split[key]!r} is not a column of the demo's cell-type table "
+                              f"(columns: {', '.join(demo.METADATA_COLUMNS)})")
+        return errors, warnings
+    if path and not Path(path).is_file():
+        return [*errors, f"split.metadata {path} does not exist"], warnings
+    try:
+        groups, strata = groups_and_strata(split, path, ids or [])
+    except ConfigError as err:
+        return [*errors, str(err)], warnings
+    except InputError as err:
+        return [*errors, f"split.metadata: {err}"], warnings
+    if ids is None:
+        return errors, warnings
+    n_groups = groups.nunique()
+    if split["group_column"] and n_groups < folds <= len(ids):
+        errors.append(f"split.folds is {folds} but split.group_column {split['group_column']!r} has only "
+                      f"{n_groups} groups: every fold needs at least one")
+    train = config["train"]
+    if train["selection"] == "inner" and n_groups >= folds:
+        smallest_training = n_groups - math.ceil(n_groups / folds)
+        if smallest_training < 2:
+            errors.append(f"train.selection inner holds out some of each fold's training groups, but with "
+                          f"{n_groups} groups in {folds} folds a fold trains on {smallest_training}: it needs 2 or "
+                          "more (more images or groups, fewer folds, or selection last)")
+    if split["stratify_column"]:
+        for stratum, count in strata.value_counts().sort_index().items():
+            if count < folds:
+                warnings.append(f"stratum {stratum!r} of split.stratify_column {split['stratify_column']!r} has "
+                                f"{count} image{'s' if count != 1 else ''}, fewer than the {folds} folds: some "
+                                "folds will have none of it")
+    return errors, warnings
 
 
 def _infer_problems(config: dict) -> list[str]:
@@ -75,13 +155,12 @@ def _infer_problems(config: dict) -> list[str]:
     return problems
 
 
-def check(config: dict) -> list[str]:
-    """Raise ConfigError listing every problem of a complete configuration that can be seen without
-    reading the images; return warnings (one line each) for what works but deserves a look."""
+def problems(config: dict) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a complete configuration, from names alone (no image decoded, no model built)."""
     from cellbench.evaluation.scope import resolve
 
-    errors, warnings = [], []
-    train, split = config["train"], config["split"]
+    errors, warnings = data_problems(config), []
+    train = config["train"]
     if train["early_stopping_patience"] is not None and train["selection"] == "last":
         errors.append("train.early_stopping_patience needs a signal that is not the scored fold: set "
                       "train.selection: inner (or early_stopping_patience: null)")
@@ -96,33 +175,32 @@ def check(config: dict) -> list[str]:
     priority = config["class_priority"]
     if isinstance(priority, list) and (unknown := [c for c in priority if c not in config["classes"]]):
         errors.append(f"class_priority names classes that are not in classes {config['classes']}: {unknown}")
-    n_samples = _count_samples(config)
-    n_groups, strata = _metadata_counts(config)
-    folds = split["folds"]
-    if n_samples is not None and n_samples < folds:
-        errors.append(f"split.folds is {folds} but the annotations hold {n_samples} image"
-                      f"{'s' if n_samples != 1 else ''}: every fold needs at least one")
-    elif n_groups is not None and n_groups < folds:
-        errors.append(f"split.folds is {folds} but split.group_column {split['group_column']!r} has only "
-                      f"{n_groups} groups: every fold needs at least one")
-    for stratum, count in strata.items():
-        if count < folds:
-            warnings.append(f"stratum {stratum!r} of split.stratify_column {split['stratify_column']!r} has "
-                            f"{count} image{'s' if count != 1 else ''}, fewer than the {folds} folds: some folds "
-                            "will have none of it")
-    errors += _infer_problems(config)
+    split_errors, split_warnings = _split_problems(config, sample_ids(config))
+    errors += split_errors + _infer_problems(config)
+    return errors, warnings + split_warnings
+
+
+def check(config: dict, models: bool | None = False) -> list[str]:
+    """Raise ConfigError listing every problem of a complete configuration; return warnings (one line
+    each) for what works but deserves a look. ``models``: also build every architecture (True), never
+    (False), or only when something else is wrong already, so that the one message lists all (None)."""
+    errors, warnings = problems(config)
+    if models or (models is None and errors):
+        errors += model_problems(config)
     if errors:
         raise ConfigError("the configuration cannot work:\n" + "\n".join(f"  - {e}" for e in errors))
     return warnings
 
 
-def check_models(config: dict) -> None:
-    """Build every architecture with the encoder on the meta device; raise ConfigError listing each
-    one that cannot be built or whose size divisor does not divide train.crop_size (or, for
-    NucleusGuided's second stage, nucleus_guided.input_size)."""
+def model_problems(config: dict) -> list[str]:
+    """One line per architecture that cannot be built with the encoder on the meta device, or whose
+    size divisor does not divide train.crop_size (or, for NucleusGuided's second stage,
+    nucleus_guided.input_size)."""
     import torch
 
-    from cellbench.training import maskrcnn, models, nucleus_guided
+    with warnings.catch_warnings():  # a library's deprecation notice is no problem of this configuration
+        warnings.simplefilter("ignore", FutureWarning)
+        from cellbench.training import maskrcnn, models, nucleus_guided
 
     train = config["train"]
     errors = []
@@ -155,5 +233,11 @@ def check_models(config: dict) -> None:
                 below = size - size % divisor
                 errors.append(f"{key} {size} is not a multiple of {divisor}, which {name} needs: use "
                               f"{below} or {below + divisor}")
+    return errors
+
+
+def check_models(config: dict) -> None:
+    """Raise ConfigError listing every architecture that cannot be trained as configured (model_problems)."""
+    errors = model_problems(config)
     if errors:
         raise ConfigError("the models cannot be trained as configured:\n" + "\n".join(f"  - {e}" for e in errors))

@@ -132,6 +132,7 @@ class DataSettings(Section):
     label_aliases: Mapping[str, str]
     instance_mode: str
     object_class: str | None
+    sample_folders: Mapping[str, str] | None
     mask_suffix: str
     mask_extension: str
     mask_values: str
@@ -223,6 +224,8 @@ class EvaluateSettings(Section):
     regions: Mapping[str, list[str]]
     boundary: bool
     objects: Mapping[str, Mapping[str, Any]]
+    min_size_fraction: float
+    join_pieces: bool
     thresholds: list[float]
     object_hausdorff: bool
     bootstrap_resamples: int

@@ -71,7 +71,7 @@ def test_demo_and_own_annotations_exclude_each_other(tmp_path):
     with pytest.raises(ValueError, match="set data.demo: false"):
         annotation_folder(both)
     with pytest.raises(ValueError, match="data.annotations must name"):
-        annotation_folder(configuration.complete({}))
+        annotation_folder(configuration.complete({"data": {"demo": False}}))
     demo_only = configuration.complete({"dataset": "d", "data": {"demo": True}})
     assert annotation_folder(demo_only) == tmp_path.__class__("results/d/demo_input/annotations")
 

@@ -69,7 +69,7 @@ def test_metadata_unknown_column(tmp_path):
 
 
 def test_stratifying_without_metadata_says_which_keys():
-    with pytest.raises(ValueError, match="'cell_type' / None\\) need split.metadata"):
+    with pytest.raises(ValueError, match="split.stratify_column 'cell_type' needs split.metadata"):
         make_splits(manifest(6), split_config(stratify_column="cell_type"))
 
 

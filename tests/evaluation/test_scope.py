@@ -11,7 +11,7 @@ from cellbench.errors import ConfigError
 from cellbench.evaluation.scope import resolve
 
 DEFAULTS = make_config(None)["evaluate"]
-PLAIN = {"min_size": 0, "fill_holes": False}  # no post-processing unless asked for
+PLAIN = {"min_size": 0, "min_size_set": False, "fill_holes": False}  # no post-processing unless asked for
 
 
 def test_default_classes_score_the_defaults_without_notes():

@@ -81,3 +81,27 @@ def test_every_bad_label_image_is_reported_at_once(tmp_path):
     assert "3 channels" in messages["rgb.png"] and "float32" in messages["float.tif"]
     assert "negative" in messages["negative.tif"] and "10 x 30 but small.png is 20 x 30" in messages["small.png"]
     assert "no image named orphan.*" in messages["orphan.png"]
+
+
+def test_photographs_and_raw_images_are_not_label_images(pairs, tmp_path):
+    """A label format pointed at ordinary images: an RGB photograph and a 16-bit raw image are
+    refused with a message naming the file, and so is a label file that is its own image."""
+    images, _, manifest = pairs
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    first = manifest["sample_id"].iloc[0]
+    photo = np.asarray(Image.open(images / f"{first}.jpg"))
+    Image.fromarray(photo).save(photos / "rgb.png")
+    noise = np.random.default_rng(1).normal(3000, 400, photo.shape[:2]).clip(0, 65535).astype(np.uint16)
+    Image.fromarray(noise).save(photos / "raw.tif")
+    for name in ("rgb", "raw"):
+        Image.fromarray(photo).save(images / f"{name}.png")
+    found = find_problems(label_config(photos, images))
+    assert found.good == 0
+    messages = {p.file.name: p.message for p in found.problems}
+    assert "channels" in messages["rgb.png"]
+    assert "looks like an image, not a label image" in messages["raw.tif"]
+    same = find_problems(label_config(images, images))  # each image taken as its own labels
+    assert same.good == 0 and all("is its own image" in p.message or "looks like an image" in p.message
+                                  or "channels" in p.message or "share the name" in p.message
+                                  for p in same.problems)

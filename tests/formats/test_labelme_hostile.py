@@ -203,7 +203,7 @@ def test_validate_lists_every_hostile_file_and_the_good_one_passes(tmp_path, cap
     settings = json.dumps({"results": str(tmp_path / "results")})
     assert main(["validate", str(folder), "--config-json", settings]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[-1].startswith(f"1 images fine, {len(expected)} problems")
+    assert out[-1].startswith(f"NOT READY: {len(expected)} problems in {len(expected)} files; 1 image read")
     reported = {line.split(": ", 1)[0].rsplit("/", 1)[-1]: line for line in out[:-1]}
     assert sorted(reported) == sorted(expected)
     for name, text in expected.items():

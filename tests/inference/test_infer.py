@@ -3,6 +3,7 @@ predictions.parquet, written completely or not at all."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from cellbench.errors import ConfigError, InputError
 from cellbench.images import read_png
 from cellbench.inference.ensemble import Windows
 from cellbench.inference.infer import ModelSet, best_architecture, find_images, infer, model_sets_from
+from cellbench.inference.inputs import output_names
 from cellbench.training import models
 
 CLASSES = ["background", "cytoplasm", "nucleus"]
@@ -87,13 +89,31 @@ def test_unreadable_images_are_all_listed_before_any_compute(images, checkpoints
     assert not (tmp_path / "out").exists()
 
 
-def test_two_images_with_one_name_are_refused(images, checkpoints, tmp_path):
-    other = tmp_path / "other"
-    other.mkdir()
-    shutil.copy(next(images.glob("*.png")), other)
-    with pytest.raises(InputError, match="same name"):
-        infer(find_images([str(images), str(other)]), model_sets_from(checkpoints, ["Unet"], "all"),
-              tmp_path / "out", Windows())
+def test_same_named_images_of_several_folders_are_named_by_their_paths(images, checkpoints, tmp_path):
+    """a/set1/raw.tif and a/set2/raw.tif (one folder per sample) are both segmented: outputs are named
+    by the path below the images' common folder, never refused."""
+    plate = tmp_path / "plate"
+    for well in ("set1", "set2"):
+        (plate / well).mkdir(parents=True)
+        shutil.copy(images / "scan16.tif", plate / well / "raw.tif")
+    table = infer(find_images([str(plate / "set1" / "raw.tif"), str(plate / "*" / "raw.tif")]),
+                  model_sets_from(checkpoints, ["Unet"], [0]), tmp_path / "out", Windows(tile_size=64))
+    assert sorted(table["name"]) == ["set1/raw", "set2/raw"]
+    for name in ("set1/raw", "set2/raw"):
+        assert read_png(tmp_path / "out" / "Unet" / "class_maps" / f"{name}.png").shape == (70, 90)
+        document = json.loads((tmp_path / "out" / "Unet" / "labelme" / f"{name}.json").read_text())
+        assert (tmp_path / "out" / "Unet" / "labelme" / Path(name).parent / document["imagePath"]).resolve() == \
+            (plate / name.split("/")[0] / "raw.tif").resolve()
+    cells = pd.read_parquet(tmp_path / "out" / "cells.parquet")
+    assert set(cells["sample_id"]) <= {"set1/raw", "set2/raw"}
+
+
+def test_output_names():
+    assert output_names([Path("x/a.png"), Path("x/b.tif")]) == {Path("x/a.png"): "a", Path("x/b.tif"): "b"}
+    assert output_names([Path("a/set1/raw.tif"), Path("a/set2/raw.tif")]) == {
+        Path("a/set1/raw.tif"): "set1/raw", Path("a/set2/raw.tif"): "set2/raw"}
+    assert output_names([Path("x/a.png"), Path("x/a.TIF")]) == {Path("x/a.png"): "a_png", Path("x/a.TIF"): "a_tif"}
+    assert output_names([Path("/one/a.png")]) == {Path("/one/a.png"): "a"}
 
 
 def test_model_choice(checkpoints):
@@ -121,7 +141,8 @@ def test_cli_infer_writes_only_where_asked(images, checkpoints, tmp_path, capsys
                            "data": {"max_pixels": 10**8}, "measure": {"bin_width": 25},
                            "evaluate": {"objects": {"cell": {"classes": ["cytoplasm", "nucleus"],
                                                              "seed_class": "nucleus", "min_size": 10,
-                                                             "fill_holes": True}}},
+                                                             "fill_holes": True}},
+                                        "min_size_fraction": 0.5, "join_pieces": True},
                            "infer": {"images": None, "architectures": ["FPN"], "folds": "all", "tta": "none",
                                      "tile_size": 64, "overlap": 0.25, "batch_size": 2, "block_size": 4096,
                                      "save_probabilities": False, "device": "cpu"}})

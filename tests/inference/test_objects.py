@@ -19,12 +19,14 @@ def two_touching_cells():
 
 def test_object_types_as_class_indices():
     types = object_types(CLASSES, SPEC)
-    assert types == {"cell": {"classes": [1, 2], "seeds": [2], "min_size": 0, "fill_holes": False},
-                     "nucleus": {"classes": [2], "seeds": [], "min_size": 0, "fill_holes": False}}
+    assert types == {"cell": {"classes": [1, 2], "seeds": [2], "min_size": 0, "min_size_set": False,
+                              "fill_holes": False},
+                     "nucleus": {"classes": [2], "seeds": [], "min_size": 0, "min_size_set": False,
+                                 "fill_holes": False}}
 
 
 def test_default_object_types_that_do_not_fit_are_skipped_and_chosen_ones_are_errors():
-    plain = {"seeds": [], "min_size": 0, "fill_holes": False}
+    plain = {"seeds": [], "min_size": 0, "min_size_set": False, "fill_holes": False}
     assert object_types(["background", "nucleus"], SPEC) == {"nucleus": {"classes": [1], **plain}}
     assert object_types(["background", "cell"], SPEC) == {"cell": {"classes": [1], **plain}}  # derived
     with pytest.raises(ConfigError, match="evaluate.objects.membrane.classes: no class 'membrane'"):

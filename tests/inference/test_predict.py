@@ -67,3 +67,30 @@ def test_predict_fold_writes_the_object_types_that_apply(demo_data, tmp_path, ca
     assert "object type 'nucleus' skipped: no class 'nucleus' in classes [background, cell]" in messages
     assert any(m.startswith("object type 'cell' derived") for m in messages)
     assert not any(m.startswith("region") for m in messages)  # predict makes no regions
+
+
+def test_object_rules_are_learned_from_the_model_training_images_only(demo_data, tmp_path):
+    """The smallest object kept and the joining of pieces come from the images the fold's model
+    trained on (its checkpoint says which), never from the fold it scores; prediction.json records them."""
+    import json
+
+    import pytest
+
+    from cellbench.errors import InputError
+    manifest = pd.read_parquet(demo_data / "manifest.parquet")
+    samples = manifest["sample_id"].tolist()[:6]
+    splits = pd.DataFrame({"sample_id": samples, "fold": [0, 0, 1, 1, 1, 1]})
+    classes = ["background", "cytoplasm", "nucleus"]
+    meta = {"arch": "Unet", "encoder": "resnet18", "classes": classes, "in_channels": 3, "mean": [0.5] * 3,
+            "std": [0.25] * 3, "size_divisor": 32, "fold": 0, "train_samples": samples[2:5]}
+    torch.manual_seed(0)
+    models.save_checkpoint(tmp_path / "model.pt", models.build("Unet", "resnet18", 3), meta)
+    predict_fold(tmp_path / "model.pt", demo_data, splits, 0, tmp_path / "out", "cpu")
+    rules = json.loads((tmp_path / "out" / "prediction.json").read_text())["object_rules"]
+    trained_cells = manifest.set_index("sample_id").loc[samples[2:5], "n_objects"].sum()
+    assert rules["cell"]["n_objects"] == trained_cells  # neither the scored fold's cells nor samples[5]'s
+    assert rules["cell"]["min_size"] > 0 and set(rules) == {"cell", "nucleus"}
+    models.save_checkpoint(tmp_path / "leaky.pt", models.build("Unet", "resnet18", 3),
+                           {**meta, "train_samples": samples[:3]})
+    with pytest.raises(InputError, match="trained on images of fold 0 itself"):
+        predict_fold(tmp_path / "leaky.pt", demo_data, splits, 0, tmp_path / "out2", "cpu")

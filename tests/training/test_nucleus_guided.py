@@ -77,7 +77,8 @@ def test_a_tiny_nucleus_guided_model_trains_per_fold_and_predicts_class_and_inst
     again = torch.load(tmp_path / "again" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(again[k], v) for k, v in net.state_dict().items())
     ids = predict_fold(tmp_path / "model" / "model.pt", demo_data, splits, 1, tmp_path / "pred", "cpu", SPEC,
-                       Windows(tile_size=64, overlap=0.25, amp=False))
+                       Windows(tile_size=64, overlap=0.25, amp=False),
+                       {"min_size_fraction": 0, "join_pieces": False})  # every piece kept: the assembly as it is
     assert set(ids) == set(splits.loc[splits["fold"] == 1, "sample_id"])
     found = 0
     for sample in ids:

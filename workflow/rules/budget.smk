@@ -61,7 +61,7 @@ rule predict_budget:
         settings=settings(
             "dataset",
             train={"device": config["train"]["device"]},
-            evaluate={"objects": config["evaluate"]["objects"]},
+            evaluate=object_settings(),
             infer=window_settings(),
         ),
     shell:

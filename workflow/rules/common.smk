@@ -33,9 +33,8 @@ shell.prefix(
 
 L = Layout(config["results"], config["dataset"])
 annotation_folder(config)  # a clear error now for an inconsistent data section
-for warning in preflight.check(
-    config
-):  # configuration errors stop here, before any job
+# every setting a later step would refuse stops the workflow here, in one message, before any job
+for warning in preflight.check(config, models=None):
     logger.warning(f"cellbench: {warning}")
 ARCHS = config["train"]["architectures"]
 FOLDS = list(range(config["split"]["folds"]))
@@ -78,6 +77,13 @@ def family_settings(arch):
     }
 
 
+def object_settings():
+    """What the objects of a prediction depend on: the object types and the rules learned from the
+    training annotations (min_size_fraction, join_pieces)."""
+    keys = ("objects", "min_size_fraction", "join_pieces")
+    return {key: config["evaluate"][key] for key in keys}
+
+
 def window_settings():
     """The tiling shared by out-of-fold prediction and inference (not its test-time augmentation)."""
     keys = ("tile_size", "overlap", "batch_size", "block_size")
@@ -92,6 +98,7 @@ def infer_inputs(wildcards):
     inputs = {
         "images": [str(p) for p in find_images(chosen["images"])],
         "checkpoints": [L.checkpoint(a, k) for a in archs for k in folds],
+        "data": L.data,  # the annotated images the object rules are learned from
     }
     if "best" in chosen["architectures"]:
         inputs["summary"] = L.summary

@@ -22,9 +22,10 @@ rule infer:
             "infer",
             "measure",
             data={"max_pixels": config["data"]["max_pixels"]},
-            evaluate={"objects": config["evaluate"]["objects"]},
+            evaluate=object_settings(),
         ),
         summary=lambda wildcards, input: input.get("summary", ""),
     shell:
         "python -m cellbench infer --settings {params.settings:q} --images {input.images:q} "
-        "--checkpoints {input.checkpoints:q} --summary {params.summary:q} --out {output:q} > {log:q} 2>&1"
+        "--checkpoints {input.checkpoints:q} --summary {params.summary:q} --data {input.data:q} --out {output:q} "
+        "> {log:q} 2>&1"

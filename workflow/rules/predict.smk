@@ -19,7 +19,7 @@ rule predict:
         settings=settings(
             "dataset",
             train={"device": config["train"]["device"]},
-            evaluate={"objects": config["evaluate"]["objects"]},
+            evaluate=object_settings(),
             infer=window_settings(),
         ),
     shell:

@@ -25,7 +25,7 @@ from cellbench.evaluation.scope import resolve
 from cellbench.evaluation.semantic_metrics import FOREGROUND_MEAN
 from cellbench.images import ImageReadError, read_image, write_png
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, Windows
-from cellbench.inference.infer import labelme_for, overlay
+from cellbench.inference.infer import labelme_for, learned_types, overlay
 from cellbench.inference.segment import FoldModel, Segmentation, load_models, segment
 from cellbench.measure.measure import inferred_cells
 from cellbench.report.figures import colour_legend
@@ -42,6 +42,7 @@ class Choice:
     arch: str
     checkpoints: tuple[Path, ...]
     cv_dice: float
+    data: Path | None = None  # the benchmark's annotated images: what the object rules are learned from
 
     @property
     def label(self) -> str:
@@ -70,7 +71,8 @@ def choices(results: Path) -> list[Choice]:
                                            "run the aggregate step again")]) from None
         head = table[table["class"] == FOREGROUND_MEAN]
         scores = dict(zip(head["arch"], head["cv_dice"], strict=True))
-    listed = [Choice(arch, paths, float(scores.get(arch, np.nan))) for arch, paths in found.items()]
+    data = results / "data" if (results / "data" / "manifest.parquet").is_file() else None
+    listed = [Choice(arch, paths, float(scores.get(arch, np.nan)), data) for arch, paths in found.items()]
     return sorted(listed, key=lambda c: (math.isnan(c.cv_dice), -np.nan_to_num(c.cv_dice), c.arch))
 
 
@@ -80,6 +82,7 @@ class ModelCache:
     def __init__(self, device: str = "auto"):
         self.device = device
         self._loaded: dict[str, list[FoldModel]] = {}
+        self._types: dict[str, dict[str, dict]] = {}
         self._lock = threading.Lock()
 
     def models(self, choice: Choice) -> list[FoldModel]:
@@ -94,6 +97,17 @@ class ModelCache:
                                                        "train the model again")]) from None
                 self._loaded[choice.arch] = loaded
             return self._loaded[choice.arch]
+
+
+    def object_types(self, choice: Choice) -> dict[str, dict]:
+        """The object types of ``choice``'s models with the rules learned from the images they trained
+        on (cellbench.inference.object_rules), as infer uses them; learned once per architecture."""
+        fold_models = self.models(choice)
+        with self._lock:
+            if choice.arch not in self._types:
+                types = resolve(fold_models[0].classes, {"regions": {}}).object_indices()
+                self._types[choice.arch] = learned_types(types, fold_models, choice.data, None)[0]
+            return self._types[choice.arch]
 
 
 def cell_uncertainty(probabilities: np.ndarray | None, instances: np.ndarray) -> pd.Series:
@@ -128,7 +142,7 @@ def analyse(source: Path, name: str, choice: Choice, cache: ModelCache, out_dir:
     image = read_image(Path(source), max_pixels, f"image {name}").rgb
     fold_models = cache.models(choice)
     classes = fold_models[0].classes
-    types = resolve(classes, {"regions": {}}).object_indices()
+    types = cache.object_types(choice)
     started = time.perf_counter()
     result: Segmentation = segment(image, fold_models, windows, types, keep_probabilities=True)
     seconds = time.perf_counter() - started

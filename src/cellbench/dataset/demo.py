@@ -23,6 +23,7 @@ from cellbench.images import write_png
 CLASSES = ["background", "cytoplasm", "nucleus"]
 EMPTY_IMAGES = (5, 17)
 N_IMAGES = 24
+METADATA_COLUMNS = ("image_id", "cell_type")  # the cell-type table written beside the demo
 
 
 def sample_names(n_images: int = N_IMAGES) -> list[str]:
@@ -141,7 +142,7 @@ def _is_demo_metadata(path: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     kinds = ("empty", "polylobed", "mononuclear")
-    return bool(lines) and lines[0] == "image_id,cell_type" and all(
+    return bool(lines) and lines[0] == ",".join(METADATA_COLUMNS) and all(
         line.startswith("demo_") and line.split(",")[-1] in kinds for line in lines[1:])
 
 
@@ -152,7 +153,7 @@ def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = N_
     rng = np.random.default_rng(seed)
     written = []
     with staged_dir(Path(out_dir)) as stage:
-        types = ["image_id,cell_type"]
+        types = [",".join(METADATA_COLUMNS)]
         for index, name in enumerate(sample_names(n_images)):
             style = {"circle_cells": index % 6 == 2, "circle_nucleus": index % 8 == 5,
                      "rect_nucleus": index % 9 == 7, "nucleus_first": index % 5 == 1}

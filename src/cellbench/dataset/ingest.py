@@ -33,7 +33,8 @@ def annotation_folder(config: dict) -> Path:
                              "set data.demo: false to benchmark your own annotations")
         return Path(Layout(config["results"], config["dataset"]).demo_annotations)
     if not data["annotations"]:
-        raise ConfigError("data.annotations must name the annotation folder (or set data.demo: true)")
+        raise ConfigError("data.annotations must name the annotation folder (or leave data.demo out: without "
+                          "annotations the demo runs)")
     return Path(data["annotations"])
 
 
@@ -90,7 +91,21 @@ def _samples(config: Mapping, problems: list[InputProblem]):
     if not files:
         problems.append(InputProblem(annotation_folder(config), f"no {reader.description} found"))
         return
-    yield from reader.read(files, config, problems)
+    for sample in reader.read(files, config, problems):
+        if is_text(sample.sample_id):
+            yield sample
+        else:  # the id names every file made of this sample (and a Parquet string must be UTF-8)
+            problems.append(InputProblem(sample.source, "its name is not valid text (UTF-8)",
+                                         "rename it with letters, digits and punctuation"))
+
+
+def is_text(name: str) -> bool:
+    """Whether ``name`` is valid Unicode text (a file name that was not UTF-8 holds surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -101,7 +116,7 @@ class Findings:
     good: int
     problems: list[InputProblem]
     duplicates: duplicates.Duplicates
-    names: dict[str, str]  # sample id -> how to name it (its file)
+    names: dict[str, str]  # sample id -> how to name it (its image file, else its annotation file)
 
     def duplicate_lines(self, group_near_duplicates: bool = True) -> list[str]:
         return duplicates.report_lines(self.duplicates, self.names, group_near_duplicates)
@@ -133,7 +148,7 @@ def find_problems(config: dict) -> Findings:
     ids, sources, content, perceptual = [], [], [], []
     for sample in _samples(config, problems):
         ids.append(sample.sample_id)
-        sources.append(sample.source)
+        sources.append(sample.image_file or sample.source)
         content.append(duplicates.content_hash(sample.image.rgb))
         perceptual.append(duplicates.perceptual_hash(sample.image.rgb))
     return Findings(len(ids), problems, duplicates.find(ids, content, perceptual),
@@ -162,7 +177,7 @@ def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
     """
     out_dir = Path(out_dir)
     problems: list[InputProblem] = []
-    rows = []
+    rows, named = [], []
     sources = [annotation_folder(config), *([Path(config['data']['images'])] if config['data']['images'] else [])]
     with staged_dir(out_dir, sources) as stage:
         for sub in ("images", "masks", "instances"):
@@ -175,23 +190,24 @@ def ingest(config: dict, out_dir: Path) -> pd.DataFrame:
             write_png(sample.class_map, stage / "masks" / name)
             write_png(sample.instance_map, stage / "instances" / name)
             rows.append(_manifest_row(sample, name, config["classes"]))
+            named.append((sample.sample_id, sample.image_file or sample.source))
         if problems:
             raise InputError(problems)
         manifest = pd.DataFrame(rows)
         manifest.insert(0, "dataset", config["dataset"])
-        _log_duplicates(manifest)
+        _log_duplicates(manifest, _sample_names(named))
         manifest.to_parquet(stage / "manifest.parquet", index=False)
     log.info("ingested %d images into %s", len(manifest), out_dir)
     return manifest
 
 
-def _log_duplicates(manifest: pd.DataFrame) -> None:
-    """Warn about copies (ingest's settings do not say whether split groups near-duplicates)."""
+def _log_duplicates(manifest: pd.DataFrame, names: dict[str, str]) -> None:
+    """Warn about copies, named by their image files (ingest's settings do not say whether split
+    groups near-duplicates)."""
     if manifest.empty:
         return
     found = duplicates.find(manifest["sample_id"].tolist(), manifest["content_hash"].tolist(),
                             manifest["perceptual_hash"].tolist())
-    names = _sample_names(list(zip(manifest["sample_id"], manifest["source"], strict=True)))
     for line in duplicates.report_lines(found, names, group_near_duplicates=None):
         log.warning("%s", line)
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from cellbench.dataset import duplicates
 from cellbench.errors import ConfigError, InputError, InputProblem
+from cellbench.formats.pairing import ID_SEPARATOR
 from cellbench.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,12 @@ def metadata_path(config: dict) -> str | None:
 
 
 def _id_key(value) -> str:
-    """Ids compare as text, except that numbers ignore leading zeros (7 == 007)."""
-    text = str(value).strip()
-    return str(int(text)) if text.isdigit() else text
+    """Ids compare as text, except that numbers ignore leading zeros (7 == 007) and a nested sample
+    folder may be written as a path (a/set1 == a__set1, the id cellbench gives it)."""
+    text = str(value).strip().replace("\\", "/").strip("/")
+    if text.isdigit():
+        return str(int(text))
+    return ID_SEPARATOR.join(text.split("/")) if "/" in text else text
 
 
 def read_metadata(path: Path, id_column: str | None, sample_ids: list[str]) -> pd.DataFrame:
@@ -41,12 +45,15 @@ def read_metadata(path: Path, id_column: str | None, sample_ids: list[str]) -> p
     path = Path(path)
     try:
         table = pd.read_csv(path, dtype=str, skipinitialspace=True)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+    except (OSError, ValueError) as err:  # ParserError, EmptyDataError and UnicodeDecodeError are ValueErrors
         raise InputError([InputProblem(path, f"metadata CSV cannot be read ({err})")]) from None
-    table.columns = [c.strip() for c in table.columns]
+    table.columns = [str(c).strip() for c in table.columns]
+    if not len(table.columns):
+        raise InputError([InputProblem(path, "metadata CSV has no columns", "one row per image, with a header")])
     id_column = id_column or table.columns[0]
     if id_column not in table.columns:
-        raise InputError([InputProblem(path, f"no column {id_column!r}; columns: {list(table.columns)}")])
+        raise InputError([InputProblem(path, f"no column {id_column!r} (split.id_column); columns: "
+                                             f"{', '.join(table.columns)}")])
     by_key = {_id_key(v): i for i, v in enumerate(table[id_column])}
     missing = [s for s in sample_ids if _id_key(s) not in by_key]
     if missing:
@@ -56,6 +63,36 @@ def read_metadata(path: Path, id_column: str | None, sample_ids: list[str]) -> p
     rows = table.iloc[[by_key[_id_key(s)] for s in sample_ids]].reset_index(drop=True)
     rows.insert(0, "sample_id", sample_ids)
     return rows.set_index("sample_id")
+
+
+def groups_and_strata(split: dict, metadata: str | Path | None, sample_ids: list[str]) -> tuple[pd.Series, pd.Series]:
+    """Each sample's group (itself, or its split.group_column value) and stratum ("all", or its
+    split.stratify_column value), before copies are merged. Raises ConfigError for a column asked
+    for without metadata, InputError for a metadata CSV that cannot serve (unreadable, a column
+    missing, an image without a row)."""
+    groups = pd.Series(sample_ids, dtype=str)
+    strata = pd.Series(["all"] * len(sample_ids), dtype=str)
+    if not metadata:
+        if split["stratify_column"] or split["group_column"]:
+            asked = ", ".join(f"split.{key} {split[key]!r}" for key in ("stratify_column", "group_column")
+                              if split[key])
+            raise ConfigError(f"{asked} needs split.metadata, a CSV with one row per image (none is set); set "
+                              "split.metadata, or set the column to null to split without metadata")
+        return groups, strata
+    meta = read_metadata(metadata, split["id_column"], sample_ids)
+    for key in ("stratify_column", "group_column"):
+        column = split[key]
+        if column is None:
+            continue
+        if column not in meta.columns:
+            raise InputError([InputProblem(Path(metadata), f"no column {column!r} (split.{key}); columns: "
+                                                           f"{', '.join(meta.columns)}")])
+        values = meta[column].fillna("NA").reset_index(drop=True)
+        if key == "stratify_column":
+            strata = values
+        else:
+            groups = values
+    return groups, strata
 
 
 def assign_folds(groups: pd.Series, strata: pd.Series, n_folds: int, seed: int) -> pd.Series:
@@ -175,25 +212,7 @@ def make_splits(manifest: pd.DataFrame, split: dict, metadata: str | None = None
     fold. All samples of a group share a fold; strata are spread evenly.
     """
     sample_ids = manifest["sample_id"].tolist()
-    groups = pd.Series(sample_ids, dtype=str)
-    strata = pd.Series(["all"] * len(sample_ids), dtype=str)
-    if metadata:
-        meta = read_metadata(metadata, split["id_column"], sample_ids)
-        for key, target in (("stratify_column", "strata"), ("group_column", "groups")):
-            column = split[key]
-            if column is None:
-                continue
-            if column not in meta.columns:
-                raise InputError([InputProblem(Path(metadata), f"no column {column!r} (split.{key})")])
-            values = meta[column].fillna("NA").reset_index(drop=True)
-            if target == "strata":
-                strata = values
-            else:
-                groups = values
-    elif split["stratify_column"] or split["group_column"]:
-        raise ConfigError(f"split.stratify_column / group_column ({split['stratify_column']!r} / "
-                         f"{split['group_column']!r}) need split.metadata, a CSV with one row per image; "
-                         "set them to null to split without metadata")
+    groups, strata = groups_and_strata(split, metadata, sample_ids)
     groups = merge_copies(manifest, groups, split.get("group_near_duplicates", True))
     if split["stratify_column"]:
         for stratum, count in strata.value_counts().sort_index().items():

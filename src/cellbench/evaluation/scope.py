@@ -46,7 +46,8 @@ class Scope:
         return out
 
     def object_indices(self) -> dict[str, dict]:
-        """Object types as class indices: name -> {classes: [indices], seeds: [indices], min_size, fill_holes}."""
+        """Object types as class indices: name -> {classes: [indices], seeds: [indices], min_size,
+        min_size_set (whether the config set it), fill_holes}."""
         return {name: _indices(self.classes, entry) for name, entry in self.objects.items()}
 
     def log(self, logger: logging.Logger) -> None:
@@ -151,7 +152,8 @@ def _same_object(a: dict, b: dict) -> bool:
 def _indices(classes: list[str], entry: dict) -> dict:
     seeds = [entry["seed_class"]] if entry.get("seed_class") else []
     return {"classes": [classes.index(c) for c in entry["classes"]], "seeds": [classes.index(c) for c in seeds],
-            "min_size": int(entry.get("min_size", 0)), "fill_holes": bool(entry.get("fill_holes", False))}
+            "min_size": int(entry.get("min_size", 0)), "min_size_set": "min_size" in entry,
+            "fill_holes": bool(entry.get("fill_holes", False))}
 
 
 def _object_words(entry: dict) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cellbench.errors import ConfigError, InputProblem
+from cellbench.formats import pairing
 from cellbench.formats.common import Sample
 
 
@@ -25,6 +26,8 @@ class Format:
     patterns: the globs of the annotation files under data.annotations, from the data settings
     (None: data.annotations is the one annotation file itself). read: (annotation files, config,
     problems) -> samples. images_apart: whether the images live in data.images, matched by stem.
+    ids: (annotation files, data settings) -> the sample ids they hold, from names alone (what the
+    split's metadata must list; default: the files' stems).
     """
 
     name: str
@@ -32,13 +35,25 @@ class Format:
     patterns: Callable[[Mapping], tuple[str, ...] | None]
     read: Callable[[list[Path], Mapping, list[InputProblem]], Iterator[Sample]]
     images_apart: bool = False
+    ids: Callable[[list[Path], Mapping], list[str]] = lambda files, data: [path.stem for path in files]
 
     def files(self, source: Path, data: Mapping) -> list[Path]:
         """The annotation files under ``source`` (data.annotations)."""
-        patterns = self.patterns(data)
+        spec = pairing.sample_folders({**data, "format": self.name})
+        patterns = pairing.folder_patterns(spec) if spec else self.patterns(data)
         if patterns is None:
             return [source] if source.is_file() else []
         return sorted({path for pattern in patterns for path in source.glob(pattern)})
+
+    def sample_ids(self, files: list[Path], data: Mapping) -> list[str]:
+        """The ids of the samples in ``files``, known without decoding anything (unique, in order)."""
+        spec = pairing.sample_folders({**data, "format": self.name})
+        if spec:
+            root = Path(data["annotations"])
+            found = [pairing.folder_sample_id(pairing.sample_folder_of(path, spec), root) for path in files]
+        else:
+            found = self.ids(files, data)
+        return list(dict.fromkeys(found))
 
 
 def get(name: str) -> Format:

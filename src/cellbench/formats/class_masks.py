@@ -18,11 +18,13 @@ from skimage.measure import label as connected_components
 
 from cellbench.classmaps import IGNORE_INDEX
 from cellbench.errors import ConfigError, InputProblem
+from cellbench.formats.pairing import Pair, own_image
 from cellbench.images import MAX_PIXELS, ImageReadError, opened
 
 log = logging.getLogger(__name__)
 
 STRAY_POLICIES = ("nearest", "ignore", "error")
+MOST_STRAY = 0.5  # a "mask" with more pixels off every level than on one is an image (anti-aliasing is ~1 %)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,12 @@ def read_class_mask(path: Path, table: ValueTable, max_pixels: int | None = MAX_
         return None, 0, [values]
     stray = ~table.exact[values]
     n_stray = int(np.count_nonzero(stray))
+    if n_stray > MOST_STRAY * values.size:  # a photograph is no mask, whatever the stray policy says
+        return None, n_stray, [InputProblem(
+            path, f"this looks like an image, not a mask: {100 * n_stray / values.size:.0f} % of its pixels hold "
+                  f"values that are no class ({len(np.unique(values))} distinct values)",
+            f"{table.hint}; point data.annotations at the masks (images and masks in one folder: "
+            "data.format mask_pairs)")]
     if n_stray and table.stray == "error":
         found = np.unique(values[stray])
         shown = ", ".join(map(str, found[:12])) + (", ..." if len(found) > 12 else "")
@@ -111,30 +119,33 @@ def cell_instances(class_map: np.ndarray) -> np.ndarray:
     return connected_components(foreground, connectivity=1).astype(np.uint16)
 
 
-def samples(files: list[Path], config: Mapping, problems: list[InputProblem], table: ValueTable,
-            images: dict[str, Path], image_dir: Path):
-    """Samples of mask files read with ``table``, each with the image of its stem in ``images``."""
-    from cellbench.formats.common import Sample, guarded, image_of
+def samples(pairs: list[Pair], config: Mapping, problems: list[InputProblem], table: ValueTable):
+    """Samples of mask files read with ``table``, each with its paired image."""
+    from cellbench.formats.common import Sample, guarded, read_image_or_report
 
     max_pixels = config["data"]["max_pixels"]
 
-    def read(path: Path) -> Sample | None:
-        found_image = image_of(path, images, image_dir, max_pixels, problems)
-        if found_image is None:
+    def read(pair: Pair) -> Sample | None:
+        if (problem := own_image(pair)) is not None:
+            problems.append(problem)
             return None
-        image_path, image = found_image
-        class_map, n_stray, found = read_class_mask(path, table, max_pixels)
+        class_map, n_stray, found = read_class_mask(pair.label, table, max_pixels)
         problems.extend(found)
         if class_map is None:
             return None
+        image = read_image_or_report(pair.image, max_pixels, problems)
+        if image is None:
+            return None
         if class_map.shape != image.rgb.shape[:2]:
-            problems.append(InputProblem(path, f"mask is {class_map.shape[0]} x {class_map.shape[1]} but "
-                                               f"{image_path.name} is {image.rgb.shape[0]} x {image.rgb.shape[1]}"))
+            problems.append(InputProblem(pair.label, f"mask is {class_map.shape[0]} x {class_map.shape[1]} but "
+                                                     f"{pair.image.name} is {image.rgb.shape[0]} x "
+                                                     f"{image.rgb.shape[1]}"))
             return None
         if n_stray:
             fate = "the nearest level" if table.stray == "nearest" else "the ignore index"
             log.warning("%s: %d pixels with grey values that are not class levels were mapped to %s",
-                        path, n_stray, fate)
-        return Sample(path.stem, path, image, class_map, cell_instances(class_map), n_stray)
+                        pair.label, n_stray, fate)
+        return Sample(pair.sample_id, pair.label, image, class_map, cell_instances(class_map), n_stray,
+                      image_file=pair.image)
 
-    yield from guarded(files, read, problems)
+    yield from guarded(pairs, read, problems, file_of=lambda pair: pair.label)

@@ -61,9 +61,10 @@ def read_samples(files: list[Path], config, problems: list[InputProblem]):
         masks = read_mask_folder(sample_dir, image.rgb.shape[:2], problems, max_pixels)
         if masks is None:
             return None
-        return instance_sample(sample_dir.name, sample_dir / "masks", image, masks, class_index)
+        return instance_sample(sample_dir.name, sample_dir / "masks", image, masks, class_index, images[0])
 
     yield from guarded(sorted({path.parent.parent for path in files}), read, problems)
 
 
-FORMAT = Format("instance_folders", "<id>/masks/*.png files", lambda data: ("*/masks/*.png",), read_samples)
+FORMAT = Format("instance_folders", "<id>/masks/*.png files", lambda data: ("*/masks/*.png",), read_samples,
+                ids=lambda files, data: [path.parent.parent.name for path in files])

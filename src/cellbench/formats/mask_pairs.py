@@ -1,8 +1,8 @@
 """data.format mask_pairs: images and their masks side by side in one folder (data.annotations),
 told apart by name: the mask of image <stem>.<any image extension> is <stem><data.mask_suffix>
 <data.mask_extension> (001.bmp + 001.png with the defaults; x.png + x_mask.png with mask_suffix
-"_mask"). Mask values are read as data.mask_values says: grey levels (data.grey_levels) or class
-indices."""
+"_mask"); or one folder per sample with fixed names (data.sample_folders). Mask values are read as
+data.mask_values says: grey levels (data.grey_levels) or class indices."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cellbench.errors import InputProblem
-from cellbench.formats import Format, class_masks
+from cellbench.formats import Format, class_masks, pairing
+from cellbench.formats.pairing import Pair
 from cellbench.images import IMAGE_SUFFIXES
 
 
@@ -23,9 +24,13 @@ def patterns(data: Mapping) -> tuple[str, ...]:
     return tuple(dict.fromkeys((f"*{end}", f"*{end.lower()}", f"*{end.upper()}")))
 
 
-def images_beside(masks: list[Path], data: Mapping, problems: list[InputProblem]) -> dict[str, Path]:
-    """Each mask's image, by the mask's stem: the one image file in its folder named <stem>.<ext>."""
-    end = _mask_end(data).lower()
+def sample_id(mask: Path, data: Mapping) -> str:
+    """The sample of a mask is named after its image: 001, x (not x_mask)."""
+    return mask.name[: len(mask.name) - len(_mask_end(data))]
+
+
+def images_beside(masks: list[Path], data: Mapping, problems: list[InputProblem]) -> list[Pair]:
+    """Each mask with its image: the one image file in its folder named <stem>.<ext>."""
     mask_set = set(masks)
     by_stem: dict[tuple[Path, str], list[Path]] = {}
     for folder in sorted({m.parent for m in masks}):
@@ -33,9 +38,9 @@ def images_beside(masks: list[Path], data: Mapping, problems: list[InputProblem]
             if path in mask_set or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
                 continue
             by_stem.setdefault((folder, path.stem), []).append(path)
-    images: dict[str, Path] = {}
+    pairs = []
     for mask in masks:
-        stem = mask.name[: len(mask.name) - len(end)]
+        stem = sample_id(mask, data)
         found = by_stem.get((mask.parent, stem), [])
         if len(found) > 1:
             problems.append(InputProblem(mask, f"{len(found)} images could be its image: "
@@ -45,8 +50,8 @@ def images_beside(masks: list[Path], data: Mapping, problems: list[InputProblem]
                     "(e.g. _mask) or data.mask_extension" if not data["mask_suffix"] else "")
             problems.append(InputProblem(mask, f"no image named {stem}.* beside it", hint))
         else:
-            images[mask.stem] = found[0]
-    return images
+            pairs.append(Pair(stem, mask, found[0]))
+    return pairs
 
 
 def read_samples(files: list[Path], config, problems: list[InputProblem]):
@@ -55,13 +60,10 @@ def read_samples(files: list[Path], config, problems: list[InputProblem]):
         table = class_masks.grey_levels(data["grey_levels"], config["classes"], data["stray_levels"])
     else:
         table = class_masks.class_indices(config["classes"])
-    images = images_beside(files, data, problems)
-    paired = [mask for mask in files if mask.stem in images]
-    samples = class_masks.samples(paired, config, problems, table, images, Path(data["annotations"] or "."))
-    for sample in samples:
-        sample.sample_id = images[sample.source.stem].stem  # named after the image: 001, x (not x_mask)
-        yield sample
+    pairs = pairing.in_sample_folders(files, data, problems) if pairing.sample_folders(data) else \
+        images_beside(files, data, problems)
+    yield from class_masks.samples(pairs, config, problems, table)
 
 
 FORMAT = Format("mask_pairs", "masks *<data.mask_suffix><data.mask_extension> beside their images", patterns,
-                read_samples)
+                read_samples, ids=lambda files, data: [sample_id(path, data) for path in files])

@@ -12,8 +12,9 @@ import pandas as pd
 
 from cellbench.errors import InputProblem, internal_error
 from cellbench.formats import Format, rle
-from cellbench.formats.common import guarded, images_by_stem, instance_sample, read_image_or_report
+from cellbench.formats.common import guarded, instance_sample, read_image_or_report
 from cellbench.formats.instance_masks import object_class_index
+from cellbench.formats.pairing import images_by_stem
 
 
 def read_rle_csv(path: Path, problems: list[InputProblem]) -> dict[str, list[tuple[int, str, int, int]]]:
@@ -79,9 +80,17 @@ def read_samples(files: list[Path], config, problems: list[InputProblem]):
         masks = decode_rows(csv, rows[image_id], image.rgb.shape[:2], problems)
         if masks is None:
             return None
-        return instance_sample(image_id, csv, image, masks, class_index)
+        return instance_sample(image_id, csv, image, masks, class_index, images[image_id])
 
     yield from guarded(sorted(rows), read, problems, file_of=lambda image_id: csv)
 
 
-FORMAT = Format("rle_csv", "run-length CSV", lambda data: None, read_samples, images_apart=True)
+def image_ids(files: list[Path], data) -> list[str]:
+    """The ImageIds of the CSV (none when it cannot be read: reading it reports why)."""
+    try:
+        return pd.read_csv(files[0], dtype=str, keep_default_na=False, usecols=["ImageId"])["ImageId"].tolist()
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+FORMAT = Format("rle_csv", "run-length CSV", lambda data: None, read_samples, images_apart=True, ids=image_ids)

@@ -26,7 +26,7 @@ from cellbench.formats.labelme.export import labelme_document, map_shapes, relat
 from cellbench.fsutil import WRITER, staged_dir, write_parquet
 from cellbench.images import MAX_PIXELS, ImageReadError, read_image, write_png
 from cellbench.inference.ensemble import Windows
-from cellbench.inference.inputs import find_images  # noqa: F401  (re-exported: infer's entry points)
+from cellbench.inference.inputs import find_images, output_names  # noqa: F401  (find_images: re-exported)
 from cellbench.inference.segment import Segmentation, load_models, segment
 from cellbench.measure.measure import inferred_cells
 from cellbench.provenance import record as provenance
@@ -84,19 +84,34 @@ def model_sets_from(checkpoints: list[Path], architectures: list[str], folds: st
 
 
 def check_images(paths: list[Path], max_pixels: int | None = MAX_PIXELS) -> None:
-    """Decode every image once: all the unreadable ones in one InputError, and no two with one name."""
-    problems, seen = [], {}
+    """Decode every image once: all the unreadable ones in one InputError."""
+    problems = []
     for path in paths:
-        if path.stem in seen:
-            problems.append(InputProblem(path, f"has the same name as {seen[path.stem]}: outputs are named by file "
-                                               "stem", "rename one of them"))
-        seen.setdefault(path.stem, path)
         try:
             read_image(path, max_pixels, f"image {path}")
         except ImageReadError as err:
             problems.append(InputProblem(path, str(err).removeprefix(f"image {path} "), err.hint))
     if problems:
         raise InputError(problems)
+
+
+def learned_types(types: dict[str, dict], fold_models: list, data_dir: Path | None, learning: dict | None
+                  ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(object types with the rules learned from the images the fold models trained on, the rules as
+    recorded). Without ``data_dir`` the types are returned as they are, with a warning."""
+    if data_dir is None:
+        log.warning("no annotated images given (--data): objects get only evaluate.objects' own min_size, not the "
+                    "one learned from the training annotations, and pieces are not joined")
+        return types, {}
+    from cellbench.dataset import Dataset
+    from cellbench.inference import object_rules
+    from cellbench.inference.predict import default_learning
+    data = Dataset(Path(data_dir))
+    known = set(data.ids)
+    trained_on = sorted({s for model in fold_models for s in model.meta.get("train_samples", []) if s in known})
+    rules = object_rules.learn_from(data, trained_on or sorted(known), types, learning or default_learning())
+    applied = object_rules.applied(types, rules)
+    return applied, {name: {**rule, "min_size": applied[name]["min_size"]} for name, rule in rules.items()}
 
 
 def overlay(image: np.ndarray, result: Segmentation) -> np.ndarray:
@@ -117,23 +132,30 @@ def labelme_for(result: Segmentation, image_path: str, shape: tuple[int, int],
     return labelme_document(shapes, image_path, *shape)
 
 
-def _write(folder: Path, final: Path, path: Path, image: np.ndarray, result: Segmentation,
+def _write(folder: Path, final: Path, path: Path, name: str, image: np.ndarray, result: Segmentation,
            keep_probabilities: bool, priority: list[str] | None) -> None:
-    """One image's files in ``folder`` (staged; ``final`` is where it will be)."""
-    write_png(result.class_map, folder / "class_maps" / f"{path.stem}.png")
-    for name, instances in result.instances.items():
-        write_png(relabel_sequential(instances), folder / "instances" / name / f"{path.stem}.png")
-    image_path = relative_image_path(path, final / "labelme" / f"{path.stem}.json")  # as LabelMe will open it
-    write_document(labelme_for(result, image_path, image.shape[:2], priority), folder / "labelme" / f"{path.stem}.json")
-    write_png(overlay(image, result), folder / "overlays" / f"{path.stem}.png")
+    """One image's files in ``folder`` (staged; ``final`` is where it will be), named ``name`` (a
+    path below the common folder of the images: set1/raw)."""
+
+    def target(sub: str, suffix: str) -> Path:
+        path = folder / sub / f"{name}{suffix}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    write_png(result.class_map, target("class_maps", ".png"))
+    for kind, instances in result.instances.items():
+        write_png(relabel_sequential(instances), target(f"instances/{kind}", ".png"))
+    image_path = relative_image_path(path, final / "labelme" / f"{name}.json")  # as LabelMe will open it
+    write_document(labelme_for(result, image_path, image.shape[:2], priority), target("labelme", ".json"))
+    write_png(overlay(image, result), target("overlays", ".png"))
     if keep_probabilities and result.probabilities is not None:  # none from instance models (MaskRCNN)
-        np.save(folder / "probabilities" / f"{path.stem}.npy", result.probabilities)
+        np.save(target("probabilities", ".npy"), result.probabilities)
 
 
 def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows: Windows,
           object_spec: dict | None = None, device: str = "auto", save_probabilities: bool = False,
           max_pixels: int | None = MAX_PIXELS, priority: list[str] | None = None, dataset: str = "",
-          bin_width: int = 25) -> pd.DataFrame:
+          bin_width: int = 25, data_dir: Path | None = None, learning: dict | None = None) -> pd.DataFrame:
     """Segment ``images`` with each model set (the fold ensemble of one architecture).
 
     Parameters
@@ -155,14 +177,20 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
         LabelMe shapes.
     dataset, bin_width:
         The cells table's dataset column and measure.bin_width.
+    data_dir, learning:
+        The ingested annotated images and evaluate.min_size_fraction / join_pieces: the object rules
+        (cellbench.inference.object_rules) are learned from every image the fold models trained on,
+        and recorded in inference.json. None: no learned rules (a warning; evaluate.objects' own
+        min_size still applies).
 
     Returns
     -------
     predictions.parquet's table: one row per image x architecture.
     """
     check_images(images, max_pixels)
+    names = output_names(images)
     out_dir = Path(out_dir)
-    rows, cells = [], []
+    rows, cells, rules = [], [], {}
     with staged_dir(out_dir, [*images, *(c for s in model_sets for c in s.checkpoints)]) as stage:
         for model_set in model_sets:
             fold_models = load_models(list(model_set.checkpoints), device)
@@ -170,7 +198,7 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
             section = {"regions": {}} if object_spec is None else {"regions": {}, "objects": object_spec}
             scope = resolve(classes, section)
             scope.log(log)
-            types = scope.object_indices()
+            types, rules[model_set.arch] = learned_types(scope.object_indices(), fold_models, data_dir, learning)
             folder = stage / model_set.arch
             for sub in ["class_maps", "labelme", "overlays", *(f"instances/{t}" for t in types),
                         *(["probabilities"] if save_probabilities else [])]:
@@ -180,10 +208,11 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
                 started = time.perf_counter()
                 result = segment(image, fold_models, windows, types, keep_probabilities=save_probabilities)
                 seconds = time.perf_counter() - started
-                _write(folder, out_dir / model_set.arch, path, image, result, save_probabilities, priority)
+                _write(folder, out_dir / model_set.arch, path, names[path], image, result, save_probabilities,
+                       priority)
                 cells.append(inferred_cells(image, result.class_map, result.instances, classes, types, dataset,
-                                            model_set.arch, path.stem, bin_width))
-                rows.append({"image": str(path), "arch": model_set.arch, "height": image.shape[0],
+                                            model_set.arch, names[path], bin_width))
+                rows.append({"image": str(path), "name": names[path], "arch": model_set.arch, "height": image.shape[0],
                              "width": image.shape[1], "seconds": seconds, "models": len(fold_models),
                              "folds": ",".join(str(m.meta.get("fold")) for m in fold_models), "tta": windows.tta,
                              **{f"n_{name}": int(inst.max(initial=0)) for name, inst in result.instances.items()},
@@ -195,6 +224,6 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
         write_parquet(pd.concat(cells, ignore_index=True), stage / CELLS)
         record = {"writer": WRITER, "images": [str(p) for p in images],
                   "models": {s.arch: [str(c) for c in s.checkpoints] for s in model_sets},
-                  "windows": windows.__dict__, "provenance": provenance()}
+                  "windows": windows.__dict__, "object_rules": rules, "provenance": provenance()}
         (stage / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     return table

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob
+import os
+from collections import Counter
 from pathlib import Path
 
 from cellbench.errors import ConfigError
@@ -27,3 +29,18 @@ def find_images(spec: str | list[str] | None, base: Path = Path(".")) -> list[Pa
     if not found:
         raise ConfigError(f"infer.images {spec!r} names no image file ({', '.join(IMAGE_SUFFIXES)})")
     return found
+
+
+def output_names(paths: list[Path]) -> dict[Path, str]:
+    """What each image's outputs are called: its path below the images' common folder, without its
+    extension (set1/raw for a/set1/raw.tif beside a/set2/raw.tif; the stem for images of one folder),
+    the extension kept as _<ext> where two differ only in it (a.png, a.tif -> a_png, a_tif)."""
+    if not paths:
+        return {}
+    absolute = [Path(p).absolute() for p in paths]
+    common = Path(os.path.commonpath([str(p.parent) for p in absolute]))
+    relative = [p.relative_to(common) for p in absolute]
+    plain = [r.with_suffix("").as_posix() for r in relative]
+    taken = Counter(plain)
+    return {path: name if taken[name] == 1 else f"{name}_{rel.suffix.lstrip('.').lower()}"
+            for path, name, rel in zip(paths, plain, relative, strict=True)}

@@ -11,6 +11,8 @@ border) over the border pixels, by the same watershed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 from skimage.measure import label as connected_components
@@ -34,24 +36,29 @@ def truth_objects(class_map: np.ndarray, instance_map: np.ndarray, members: list
 
 def predicted_objects(class_map: np.ndarray, members: list[int], seeds: list[int] | None = None,
                       connectivity: int = 1, min_size: int = 0, fill_holes: bool = False,
-                      border: int | None = None) -> np.ndarray:
+                      border: int | None = None, join_gap: float = 0.0, seed_gap: float = 0.0) -> np.ndarray:
     """Instance map (int32, 1..N) of one object type in a predicted class map, post-processed (holes
     of each object filled, then objects smaller than ``min_size`` pixels dropped). ``border``: the
     index of the touching-border output in ``class_map`` (the map of a boundary-target model's
-    outputs); the objects then grow from their interiors and ``seeds`` are not needed."""
+    outputs); the objects then grow from their interiors and ``seeds`` are not needed.
+    ``join_gap`` / ``seed_gap``: pieces of the type / of its seed class at most this far apart
+    (pixels) are one object / one seed (cellbench.inference.object_rules; not with ``border``)."""
     if border is None:
         region = in_classes(class_map, members)
         marks = in_classes(class_map, seeds) & region if seeds and not set(seeds) >= set(members) else None
+        gaps = (join_gap, seed_gap if marks is not None else join_gap)
     else:
         interior = in_classes(class_map, members)
-        region, marks = interior | (class_map == border), interior
-    return post_process(_components(region, marks, connectivity), min_size, fill_holes)
+        region, marks, gaps = interior | (class_map == border), interior, (0.0, 0.0)
+    return post_process(_components(region, marks, connectivity, gaps), min_size, fill_holes)
 
 
 def objects_of(class_map: np.ndarray, kind: dict, border: int | None = None) -> np.ndarray:
-    """The predicted objects of one object type as cellbench.evaluation.scope's object_indices gives it."""
+    """The predicted objects of one object type as cellbench.evaluation.scope's object_indices gives it
+    (with the learned rules of cellbench.inference.object_rules where they were applied)."""
     return predicted_objects(class_map, kind["classes"], kind["seeds"], min_size=kind.get("min_size", 0),
-                             fill_holes=kind.get("fill_holes", False), border=border)
+                             fill_holes=kind.get("fill_holes", False), border=border,
+                             join_gap=kind.get("join_gap", 0.0), seed_gap=kind.get("seed_gap", 0.0))
 
 
 def post_process(instances: np.ndarray, min_size: int = 0, fill_holes: bool = False) -> np.ndarray:
@@ -76,13 +83,15 @@ def post_process(instances: np.ndarray, min_size: int = 0, fill_holes: bool = Fa
 WHOLE_IMAGE_WATERSHED_PIXELS = 4096 * 4096  # above: one object at a time, so memory stays bounded
 
 
-def _components(region: np.ndarray, marks: np.ndarray | None, connectivity: int) -> np.ndarray:
-    """Connected components of ``region``; with ``marks`` (a part of it), each component holding marks
-    is split among them by a watershed of its distance map seeded by their connected pieces."""
-    components = _label(region, connectivity)
+def _components(region: np.ndarray, marks: np.ndarray | None, connectivity: int,
+                gaps: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """Connected components of ``region`` (pieces within ``gaps[0]`` pixels joined); with ``marks`` (a
+    part of it), each component holding marks is split among them by a watershed of its distance map
+    seeded by their connected pieces (pieces within ``gaps[1]`` pixels are one seed)."""
+    components = _label_joined(region, connectivity, gaps[0])
     if marks is None:
         return components
-    markers = _label(marks, connectivity)
+    markers = _label_joined(marks, connectivity, gaps[1])
     n_markers = int(markers.max(initial=0))
     seeded = np.zeros(int(components.max(initial=0)) + 1, bool)
     seeded[components[markers > 0]] = True
@@ -109,6 +118,18 @@ def _components(region: np.ndarray, marks: np.ndarray | None, connectivity: int)
         flooded = watershed(-distance, np.where(mine, markers[grown], 0), mask=mine, connectivity=connectivity)
         cells[grown][mine] = flooded[mine]
     return sequential(cells)[0]
+
+
+def _label_joined(mask: np.ndarray, connectivity: int, gap: float) -> np.ndarray:
+    """Connected components of ``mask`` where pieces at most ``gap`` pixels apart (the distance between
+    their nearest pixel centres) share a label: each piece is grown by half the gap, the grown pieces
+    labelled, and the labels kept on ``mask``'s own pixels."""
+    if gap <= 0 or not mask.any():
+        return _label(mask, connectivity)
+    radius = int(math.ceil(gap / 2))
+    disk = np.hypot(*np.mgrid[-radius:radius + 1, -radius:radius + 1]) <= radius + 1e-9
+    grown = _label(ndimage.binary_dilation(mask, structure=disk), connectivity)
+    return sequential(np.where(mask, grown, 0).astype(np.int32))[0]
 
 
 def _label(mask: np.ndarray, connectivity: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ from cellbench.evaluation.calibration import reliability_bins, summed
 from cellbench.evaluation.scope import resolve
 from cellbench.fsutil import staged_dir, write_parquet
 from cellbench.images import write_png
+from cellbench.inference import object_rules
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, FoldModel, Windows
 from cellbench.inference.outputs import CALIBRATION, PREDICTION_INFO
 from cellbench.inference.segment import segment
@@ -24,10 +26,16 @@ from cellbench.inference.segment import segment
 log = logging.getLogger(__name__)
 
 
+def default_learning() -> dict:
+    """The schema's evaluate.min_size_fraction and evaluate.join_pieces."""
+    from cellbench.config import defaults
+    evaluate = defaults()["evaluate"]
+    return {key: evaluate[key] for key in ("min_size_fraction", "join_pieces")}
+
 
 def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: int, out_dir: Path,
                  device: str = "auto", object_spec: dict | None = None,
-                 windows: Windows = DEFAULT_WINDOWS) -> list[str]:
+                 windows: Windows = DEFAULT_WINDOWS, learning: Mapping | None = None) -> list[str]:
     """Predict every image of ``fold`` with that fold's model (out of fold).
 
     Parameters
@@ -49,6 +57,10 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
         and logged); their post-processing (min_size, fill_holes) is applied.
     windows:
         Tiling of the images (no test-time augmentation unless asked: a fold is scored as trained).
+    learning:
+        evaluate.min_size_fraction and evaluate.join_pieces (None: their defaults): the object rules
+        learned from the model's training images (cellbench.inference.object_rules), never from the
+        scored fold, recorded in prediction.json.
 
     Returns
     -------
@@ -65,7 +77,15 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
     section = {"regions": {}} if object_spec is None else {"regions": {}, "objects": object_spec}
     scope = resolve(meta["classes"], section)  # regions are not predicted: only the object types' notes
     scope.log(log)
-    types = scope.object_indices()
+    trained_on = meta.get("train_samples") or Dataset.training_ids(splits, fold)
+    if set(trained_on) & set(sample_ids):
+        raise InputError([InputProblem(Path(checkpoint), f"was trained on images of fold {fold} itself")])
+    rules = object_rules.learn_from(data, trained_on, scope.object_indices(), learning or default_learning())
+    types = object_rules.applied(scope.object_indices(), rules)
+    for name, rule in rules.items():
+        log.info("object type %s, learned from %d training images: min_size %d px, pieces joined within %.1f px "
+                 "(seeds %.1f px)", name, len(trained_on), types[name]["min_size"], rule["join_gap"],
+                 rule["seed_gap"])
     with staged_dir(Path(out_dir), [data_dir, checkpoint]) as stage:
         for name in types:
             (stage / "instances" / name).mkdir(parents=True)
@@ -81,7 +101,8 @@ def predict_fold(checkpoint: Path, data_dir: Path, splits: pd.DataFrame, fold: i
         write_parquet(calibration.assign(arch=meta["arch"], fold=int(fold)), stage / CALIBRATION)
         info = {"arch": meta["arch"], "encoder": meta["encoder"], "fold": int(fold), "selection": meta.get("selection"),
                 "epoch": meta.get("epoch"), "checkpoint": str(checkpoint), "samples": sample_ids,
-                "tile_size": windows.tile_size, "overlap": windows.overlap, "tta": windows.tta}
+                "tile_size": windows.tile_size, "overlap": windows.overlap, "tta": windows.tta,
+                "object_rules": {name: {**rule, "min_size": types[name]["min_size"]} for name, rule in rules.items()}}
         (stage / PREDICTION_INFO).write_text(json.dumps(info, indent=1) + "\n")
     log.info("predicted %d out-of-fold images of fold %d", len(sample_ids), fold)
     return sample_ids

@@ -108,7 +108,7 @@ def label_lookup(classes: list[str], aliases: dict[str, str]) -> dict[str, str]:
     return lookup
 
 
-def _checked_lookup(classes: list[str], aliases: dict[str, str] | None, unknown_labels: str) -> dict[str, str]:
+def checked_lookup(classes: list[str], aliases: dict[str, str] | None, unknown_labels: str) -> dict[str, str]:
     """The label lookup; raises ValueError for a configuration that cannot work (not an input problem)."""
     lookup = label_lookup(classes, aliases or {})
     if unknown_labels not in ("error", "ignore", *classes, IGNORE_LABEL):
@@ -352,7 +352,7 @@ def read_annotation(path: Path, classes: list[str], aliases: dict[str, str] | No
     Raises only for a configuration that cannot work (ValueError); anything about the file is a problem.
     """
     path = Path(path)
-    lookup = _checked_lookup(classes, aliases, unknown_labels)
+    lookup = checked_lookup(classes, aliases, unknown_labels)
     try:
         return _read_annotation(path, lookup, unknown_labels, max_pixels)
     except Exception as err:  # last resort: one file's surprise must not hide the others
@@ -370,6 +370,6 @@ def parse_shapes(raw_shapes: list, classes: list[str], aliases: dict[str, str] |
                  unknown_labels: str = "error", path: Path = Path("<shapes>"),
                  problems: list[InputProblem] | None = None, max_pixels: int | None = MAX_PIXELS) -> list[Shape]:
     """Check LabelMe shape dicts and resolve their labels; problems are appended to ``problems``."""
-    lookup = _checked_lookup(classes, aliases, unknown_labels)
+    lookup = checked_lookup(classes, aliases, unknown_labels)
     problems = [] if problems is None else problems
     return _parse_shapes(raw_shapes, lookup, unknown_labels, path, max_pixels, problems)

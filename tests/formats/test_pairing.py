@@ -1,0 +1,128 @@
+"""Which image belongs to which label file: one folder per sample (data.sample_folders) for the
+label-file formats, and the hint of which data settings a folder looks like (formats/sniff.py)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from helpers import make_config, shared
+from PIL import Image
+
+from cellbench import preflight
+from cellbench.dataset.ingest import find_problems, ingest
+from cellbench.errors import ConfigError
+from cellbench.formats import sniff
+from cellbench.images import read_png
+
+FOLDERS = {"image": "raw.tif", "labels": "instances_ids.png"}
+
+
+def folder_config(root, fmt="instance_labels", classes=("background", "cell"), **data):
+    return make_config(root, classes=list(classes), data={"format": fmt, "sample_folders": FOLDERS, **data})
+
+
+@pytest.fixture
+def sample_folders(demo_data, tmp_path):
+    """Six samples as plate_<a|b>/set<k>/raw.tif (16-bit grey) + instances_ids.png (object ids)."""
+    root = tmp_path / "phase"
+    manifest = pd.read_parquet(demo_data / "manifest.parquet").head(6)
+    expected = {}
+    for k, row in enumerate(manifest.itertuples()):
+        folder = root / f"plate_{'ab'[k % 2]}" / f"set{k // 2}"
+        folder.mkdir(parents=True)
+        grey = read_png(demo_data / row.image).mean(axis=2)
+        tifffile.imwrite(folder / "raw.tif", (grey * 257).astype(np.uint16))
+        Image.fromarray(read_png(demo_data / row.instances)).save(folder / "instances_ids.png")
+        expected[f"plate_{'ab'[k % 2]}__set{k // 2}"] = row
+    return root, expected
+
+
+def test_one_folder_per_sample_is_read_with_the_folder_paths_as_ids(sample_folders, demo_data, tmp_path):
+    root, expected = sample_folders
+    config = folder_config(root)
+    assert preflight.sample_ids(config) == sorted(expected)
+    ingested = ingest(config, tmp_path / "data").set_index("sample_id")
+    assert sorted(ingested.index) == sorted(expected)
+    for sample_id, row in expected.items():
+        ids = read_png(tmp_path / "data" / "instances" / f"{sample_id}.png")
+        assert np.array_equal(ids > 0, read_png(demo_data / row.instances) > 0)
+        assert ingested.at[sample_id, "source"].endswith("instances_ids.png")
+    assert (ingested["source_mode"] == "I;16").all() or (ingested["intensity_scale"] < 1).all()
+
+
+def test_sample_folders_with_a_missing_or_doubled_file_are_named(sample_folders):
+    root, expected = sample_folders
+    (root / "plate_a" / "set0" / "raw.tif").unlink()
+    found = find_problems(folder_config(root))
+    assert found.good == len(expected) - 1
+    assert [str(p) for p in found.problems] == [
+        f"{root / 'plate_a' / 'set0'}: 0 images match data.sample_folders.image 'raw.tif' "
+        "(each sample folder needs exactly one image)"]
+    globbed = folder_config(root, sample_folders={"image": "*.tif", "labels": "*.png"})
+    tifffile.imwrite(root / "plate_b" / "set0" / "other.tif", np.zeros((4, 4), np.uint16))
+    problems = [str(p) for p in find_problems(globbed).problems]
+    assert any("2 images match data.sample_folders.image '*.tif': other.tif, raw.tif" in p for p in problems)
+
+
+def test_class_masks_and_mask_pairs_read_sample_folders_too(demo_data, tmp_path):
+    root = tmp_path / "wells"
+    manifest = pd.read_parquet(demo_data / "manifest.parquet").head(3)
+    for row in manifest.itertuples():
+        folder = root / row.sample_id / "masks"
+        folder.mkdir(parents=True)
+        Image.open(demo_data / row.image).save(root / row.sample_id / "image.png")
+        Image.fromarray(np.array([0, 128, 255], np.uint8)[read_png(demo_data / row.mask)]).save(folder / "m.png")
+    spec = {"image": "image.png", "labels": "masks/*.png"}  # the labels in a subfolder of the sample's
+    for fmt in ("grey_masks", "mask_pairs"):
+        config = make_config(root, data={"format": fmt, "sample_folders": spec})
+        found = find_problems(config)
+        assert (found.good, found.problems) == (3, []), fmt
+    ingest(make_config(root, data={"format": "grey_masks", "sample_folders": spec}), tmp_path / "data")
+    for row in manifest.itertuples():
+        assert np.array_equal(read_png(tmp_path / "data" / "masks" / f"{row.sample_id}.png"),
+                              read_png(demo_data / row.mask))
+
+
+def test_grey_masks_pointed_at_photographs_are_refused(demo_data, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for row in pd.read_parquet(demo_data / "manifest.parquet").head(2).itertuples():
+        Image.open(demo_data / row.image).convert("L").save(images / f"{row.sample_id}.png")
+    found = find_problems(make_config(images, data={"format": "grey_masks", "images": str(demo_data / "images")}))
+    assert found.good == 0 and len(found.problems) == 2
+    assert all("looks like an image, not a mask" in p.message for p in found.problems)
+
+
+def test_preflight_says_which_layout_a_folder_has(sample_folders, tmp_path):
+    root, _ = sample_folders
+    config = make_config(root, classes=["background", "cell"], data={"format": "instance_labels", "images": str(root)})
+    with pytest.raises(ConfigError) as caught:
+        preflight.check(config)
+    assert ("one folder per sample: data.sample_folders {image: raw.tif, labels: instances_ids.png} with "
+            "data.format instance_labels") in str(caught.value)
+
+
+@pytest.mark.parametrize(("names", "expected"), [
+    (["001.bmp", "001.png", "002.bmp", "002.png"], "data.format mask_pairs (mask_suffix '', mask_extension '.png')"),
+    (["a.tif", "a_mask.png", "b.tif", "b_mask.png"], "data.format mask_pairs (mask_suffix '_mask', mask_extension"),
+    (["a.json", "a.png"], "data.format labelme"),
+    (["a.png", "b.png"], "2 images and nothing that looks like masks"),
+])
+def test_sniff_names_the_format_a_folder_looks_like(tmp_path, names, expected):
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    assert expected in sniff.suggestion(tmp_path, {"format": "grey_masks"})
+    if "mask_pairs" in expected:
+        assert sniff.suggestion(tmp_path, {"format": "mask_pairs"}) is None  # already what it says
+
+
+def test_the_wbc_folders_side_by_side_are_recognised(tmp_path):
+    wbc = shared("wbc")
+    folder = tmp_path / "wbc"
+    folder.mkdir()
+    for name in ("001", "002", "003"):
+        (folder / f"{name}.bmp").symlink_to(wbc / "images" / f"{name}.bmp")
+        (folder / f"{name}.png").symlink_to(wbc / "masks" / f"{name}.png")
+    assert "mask_pairs (mask_suffix ''" in sniff.suggestion(folder, {"format": "grey_masks"})
+    found = find_problems(make_config(folder, data={"format": "mask_pairs"}))
+    assert (found.good, found.problems) == (3, [])
