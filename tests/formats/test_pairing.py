@@ -126,3 +126,15 @@ def test_the_wbc_folders_side_by_side_are_recognised(tmp_path):
     assert "mask_pairs (mask_suffix ''" in sniff.suggestion(folder, {"format": "grey_masks"})
     found = find_problems(make_config(folder, data={"format": "mask_pairs"}))
     assert (found.good, found.problems) == (3, [])
+
+
+def test_copies_are_reported_by_their_image_files(demo_data, tmp_path):
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    rows = list(pd.read_parquet(demo_data / "manifest.parquet").head(3).itertuples())
+    for name, row in [("a", rows[0]), ("b", rows[1]), ("a_copy", rows[0])]:
+        Image.open(demo_data / row.image).save(folder / f"{name}.bmp")
+        Image.fromarray(np.array([0, 128, 255], np.uint8)[read_png(demo_data / row.mask)]).save(folder / f"{name}.png")
+    lines = find_problems(make_config(folder, data={"format": "mask_pairs"})).duplicate_lines()
+    assert lines == [f"exact duplicates (identical pixels): {folder / 'a.bmp'}, {folder / 'a_copy.bmp'}: they will be "
+                     "grouped into one fold"]

@@ -9,21 +9,33 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from cellbench.evaluation.calibration import TOP_LABEL, expected_calibration_error, summed
+from cellbench.evaluation.calibration import (
+    ONE_VS_REST,
+    PREDICTED_OR_TRUE,
+    TOP_LABEL,
+    expected_calibration_error,
+    summed,
+)
 from cellbench.fsutil import PNG_MARK
 from cellbench.report.figures import CLASS_COLOURS, arch_order, message_figure
 
 
+TABLE_COLUMNS = ["arch", "class", "pixels", "ece", "ece_fold_mean", "ece_fold_sd", "ece_predicted_or_true",
+                 "mean_confidence", "frequency"]
+
+
 def calibration_table(bins: pd.DataFrame) -> pd.DataFrame:
-    """ECE per architecture x class (over all folds' pixels), and its fold mean and SD."""
+    """ECE per architecture x class (one against the rest, over all folds' pixels), its fold mean and
+    SD, and the class-conditional ECE (the pixels where the class is predicted or true)."""
     if bins.empty:
-        return pd.DataFrame(columns=["arch", "class", "pixels", "ece", "ece_fold_mean", "ece_fold_sd",
-                                     "mean_confidence", "frequency"])
+        return pd.DataFrame(columns=TABLE_COLUMNS)
     overall = expected_calibration_error(bins, ["arch"])
     folds = expected_calibration_error(bins, ["arch", "fold"]).groupby(["arch", "class"], sort=False)["ece"].agg(
         ece_fold_mean="mean", ece_fold_sd=lambda v: v.std(ddof=1))
-    table = overall.join(folds, on=["arch", "class"])
-    return table[["arch", "class", "pixels", "ece", "ece_fold_mean", "ece_fold_sd", "mean_confidence", "frequency"]]
+    conditional = expected_calibration_error(bins, ["arch"], PREDICTED_OR_TRUE).set_index(["arch", "class"])["ece"]
+    table = overall.join(folds, on=["arch", "class"]).join(conditional.rename("ece_predicted_or_true"),
+                                                          on=["arch", "class"])
+    return table[TABLE_COLUMNS]
 
 
 def plot_reliability(bins: pd.DataFrame, path: Path, summary: pd.DataFrame | None = None) -> None:
@@ -35,6 +47,7 @@ def plot_reliability(bins: pd.DataFrame, path: Path, summary: pd.DataFrame | Non
     archs = arch_order(summary, bins["arch"])
     names = [n for n in dict.fromkeys(bins["class"]) if n != "background" and n != TOP_LABEL] + [TOP_LABEL]
     table = summed(bins, ["arch"])
+    table = table[table["scope"] == ONE_VS_REST]
     ece = expected_calibration_error(bins, ["arch"]).set_index(["arch", "class"])["ece"]
     fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.8), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
