@@ -19,7 +19,6 @@ from cellbench.evaluation.calibration import (
 from cellbench.fsutil import PNG_MARK
 from cellbench.report.figures import CLASS_COLOURS, arch_order, message_figure
 
-
 TABLE_COLUMNS = ["arch", "class", "pixels", "ece", "ece_fold_mean", "ece_fold_sd", "ece_predicted_or_true",
                  "mean_confidence", "frequency"]
 
