@@ -5,7 +5,7 @@
 # The rules call the cellbench library (python -m cellbench); install it first: pip install -e .
 from snakemake.utils import min_version, validate
 
-from cellbench.config import apply_data_defaults
+from cellbench.config import apply_data_defaults, check
 
 min_version("9.0")
 
@@ -13,8 +13,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# the demo only without data.annotations, the results folder's name, before the schema's defaults
+# the demo only without data.annotations, the results folder's name, before the schema's defaults;
+# then every invalid setting in one message (Snakemake's validate stops at the first)
 apply_data_defaults(config)
+check(config)
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

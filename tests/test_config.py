@@ -79,3 +79,22 @@ def test_what_the_user_wrote_wins_over_the_demo_rules(tmp_path):
     ("/data/nuclei/stage1_solution.csv", "stage1_solution"), ("/data/x/..", "data"), ("/", "dataset")])
 def test_the_results_folder_is_named_after_the_annotations(annotations, name):
     assert configuration.complete({"data": {"annotations": annotations}})["dataset"] == name
+
+
+def test_a_config_that_describes_its_own_data_is_never_the_demo():
+    for data in ({"format": "instance_labels"}, {"images": "/data/images"},
+                 {"format": "grey_masks", "sample_folders": {"image": "a.tif", "labels": "b.png"}}):
+        assert configuration.complete({"data": data})["data"]["demo"] is False, data
+    assert configuration.complete({"data": {"annotations": "/data/demo"}})["dataset"] == "demo_data"
+    with pytest.raises(ValueError, match="data/annotations"):
+        configuration.complete({"data": {"annotations": ""}})
+
+
+def test_not_a_number_and_every_invalid_setting_are_named_at_once():
+    with pytest.raises(ValueError, match="evaluate/min_size_fraction: nan is not a number"):
+        configuration.complete({"evaluate": {"min_size_fraction": float("nan")}})
+    with pytest.raises(ValueError) as caught:
+        configuration.complete({"train": {"epochs": 0, "learning_rate": float("inf")}, "split": {"folds": 1}})
+    text = str(caught.value)
+    assert "3 invalid settings" in text and "train/epochs" in text and "split/folds" in text
+    assert "train/learning_rate: inf" in text

@@ -140,3 +140,16 @@ def test_the_demo_columns_are_known_before_the_demo_is_generated(tmp_path):
     wrong = configuration.complete({"results": str(tmp_path), "split": {"stratify_column": "patient"}})
     with pytest.raises(ConfigError, match="'patient' is not a column of the demo's cell-type table"):
         preflight.check(wrong)
+
+
+def test_every_metadata_problem_at_once_and_duplicate_rows(demo_raw, tmp_path):
+    names = sorted(p.stem for p in demo_raw.glob("*.json"))
+    rows = {n: "a" for n in names[1:]}
+    csv = tmp_path / "meta.csv"
+    csv.write_text("image,kind\n" + "".join(f"{k},{v}\n" for k, v in rows.items()) + f"{names[5]},b\n")
+    with pytest.raises(ConfigError) as caught:
+        preflight.check(make_config(demo_raw, split={"metadata": str(csv), "stratify_column": "type",
+                                                     "group_column": "patient"}))
+    text = str(caught.value)
+    assert "no column 'type' (split.stratify_column)" in text and "no column 'patient' (split.group_column)" in text
+    assert f"1 image has more than one row: {names[5]}" in text and f"1 images have no row: {names[0]}" in text

@@ -123,8 +123,8 @@ def cmd_validate(args, settings: Settings):
         for line in config_problems:
             say(f"configuration: {line}")
     def not_checked() -> int:
-        say(f"NOT READY: {len(config_problems)} problem{'s' if len(config_problems) != 1 else ''} in the "
-            "configuration; the files are checked once its data section is fixed")
+        say(f"NOT READY: {_count(len(config_problems), 'problem')} in the configuration; the files are checked "
+            "once its data section is fixed")
         return 1
 
     if args.settings is None and preflight.data_problems(config):  # files read the wrong way say nothing useful
@@ -147,10 +147,10 @@ def cmd_validate(args, settings: Settings):
         summary = f"{found.good} images fine, 0 problems ({where})"
     else:
         bad_files = len({problem.file for problem in problems})
-        counts = (f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {bad_files} "
-                  f"file{'s' if bad_files != 1 else ''}" if problems else "the files are fine")
+        counts = (f"{_count(len(problems), 'problem')} in {_count(bad_files, 'file')}" if problems
+                  else "the files are fine")
         if config_problems:
-            counts += f", {len(config_problems)} in the configuration"
+            counts = f"{_count(len(config_problems), 'problem')} in the configuration, {counts}"
         plural = "s" if found.good != 1 else ""
         read = f"{found.good} image{plural} read" if found.good else "no image could be read"
         summary = f"NOT READY: {counts}; {read} ({where}); nothing is ingested until every problem is fixed"
@@ -160,6 +160,10 @@ def cmd_validate(args, settings: Settings):
     if args.out and not problems and not config_problems:  # copies are reported, not errors: split groups them
         write_text("".join(f"{line}\n" for line in [summary, *copies]), Path(args.out))
     return 1 if problems or config_problems else 0
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
 
 
 def cmd_check(args, settings: Settings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 import os
 import re
 from importlib import resources
@@ -41,16 +42,38 @@ def _fill_defaults(schema: dict, instance: dict) -> None:
             _fill_defaults(sub, instance[key])
 
 
+def _not_finite(value: Any, where: str = "") -> list[str]:
+    """Where ``value`` holds NaN or an infinity (YAML's .nan, .inf): no setting means them, and a
+    comparison with NaN passes every bound of the schema."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"invalid configuration at {where or '<top>'}: {value!r} is not a number a setting can have"]
+    if isinstance(value, dict):
+        return [line for key, item in value.items() for line in _not_finite(item, f"{where}/{key}".lstrip("/"))]
+    if isinstance(value, list):
+        return [line for i, item in enumerate(value) for line in _not_finite(item, f"{where}/{i}".lstrip("/"))]
+    return []
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    where = "/".join(str(p) for p in err.absolute_path) or "<top>"
+    message = err.message
+    if err.validator == "pattern" and isinstance(err.schema, dict) and "$comment" in err.schema:
+        message = f"{err.instance!r} {err.schema['$comment']}"
+    return f"invalid configuration at {where}: {message}"
+
+
 def check(config: dict) -> None:
-    """Validate ``config`` (complete or only some keys) against the schema; ConfigError names the key."""
-    try:
-        jsonschema.validate(config, load_schema())
-    except jsonschema.ValidationError as err:
-        where = "/".join(str(p) for p in err.absolute_path) or "<top>"
-        message = err.message
-        if err.validator == "pattern" and isinstance(err.schema, dict) and "$comment" in err.schema:
-            message = f"{err.instance!r} {err.schema['$comment']}"
-        raise ConfigError(f"invalid configuration at {where}: {message}") from None
+    """Validate ``config`` (complete or only some keys) against the schema; one ConfigError names every
+    key that is wrong."""
+    schema = load_schema()
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    found = sorted(validator.iter_errors(config), key=lambda err: list(map(str, err.absolute_path)))
+    lines = [*map(_schema_message, found), *_not_finite(config)]
+    if len(lines) == 1:
+        raise ConfigError(lines[0])
+    if lines:
+        raise ConfigError("the configuration has " + str(len(lines)) + " invalid settings:\n"
+                          + "\n".join(f"  - {line.removeprefix('invalid configuration at ')}" for line in lines))
 
 
 # what only the demo means: its generated cell-type table stratifies its folds (a user's config
@@ -69,22 +92,24 @@ def dataset_name(annotations: str | Path) -> str:
     if name.lower() in GENERIC_FOLDER_NAMES and path.parent.name:
         name = path.parent.name
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip(".")
-    return name or "dataset"
+    return "dataset" if not name else f"{name}_data" if name == "demo" else name  # results/demo is the demo's
 
 
 def apply_data_defaults(config: dict) -> dict:
     """Settle what depends on where the data is, before the schema's defaults are filled in (so
     that a key the user wrote, even as null, is never replaced): ``data.demo`` unset or null means
-    the demo exactly when ``data.annotations`` is not given; ``dataset`` unset names the results
-    folder (``demo``, else after the annotation folder); the demo alone gets DEMO_SETTINGS.
+    the demo exactly when no data is described (no annotations, images or sample folders, and the
+    demo's LabelMe format); ``dataset`` unset names the results folder (``demo``, else after the
+    annotation folder); the demo alone gets DEMO_SETTINGS.
     Changes ``config`` in place (Snakemake's config object) and returns it."""
     data = config.get("data")
     if data is None or not isinstance(data, dict):
         if data is not None:
             return config  # not a mapping: the schema check names it
         data = config["data"] = {}
-    if data.get("demo") is None:
-        data["demo"] = not data.get("annotations")
+    if data.get("demo") is None:  # the demo is LabelMe; a config naming another layout wants its own data
+        data["demo"] = data.get("annotations") is None and data.get("format", "labelme") == "labelme" and not (
+            data.get("images") or data.get("sample_folders"))
     if config.get("dataset") is None:
         annotations = data.get("annotations")
         config["dataset"] = "demo" if data["demo"] or not isinstance(annotations, str) else dataset_name(annotations)

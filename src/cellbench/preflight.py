@@ -87,7 +87,7 @@ def data_problems(config: dict) -> list[str]:
         return [*errors, f"data.annotations {source} does not exist"]
     if not ingest.annotation_files(config):
         hint = sniff.suggestion(source, data)
-        errors.append(f"data.annotations {source} holds no {formats.get(fmt).description} for data.format "
+        errors.append(f"data.annotations {source} holds no {formats.get(fmt).describe(data)} for data.format "
                       f"{fmt}{'; ' + hint if hint else ''}")
     return errors
 
@@ -118,7 +118,7 @@ def _split_problems(config: dict, ids: list[str] | None) -> tuple[list[str], lis
     except ConfigError as err:
         return [*errors, str(err)], warnings
     except InputError as err:
-        return [*errors, f"split.metadata: {err}"], warnings
+        return [*errors, *(f"split.metadata {problem}" for problem in err.problems)], warnings
     if ids is None:
         return errors, warnings
     n_groups = groups.nunique()
@@ -226,7 +226,9 @@ def model_problems(config: dict) -> list[str]:
             errors.append(str(err))
             continue
         except (ValueError, TypeError, RuntimeError, AttributeError) as err:  # smp refusing a combination
-            errors.append(f"{arch} cannot be built with encoder {train['encoder']!r}: {err}")
+            text = str(err)  # smp lists every encoder it knows (hundreds): the start says what is wrong
+            errors.append(f"{arch} cannot be built with encoder {train['encoder']!r}: "
+                          f"{text if len(text) <= 200 else text[:200] + ' ...'}")
             continue
         for (name, divisor), (key, size) in zip(parts, sizes, strict=False):
             if size % divisor:

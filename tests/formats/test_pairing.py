@@ -138,3 +138,61 @@ def test_copies_are_reported_by_their_image_files(demo_data, tmp_path):
     lines = find_problems(make_config(folder, data={"format": "mask_pairs"})).duplicate_lines()
     assert lines == [f"exact duplicates (identical pixels): {folder / 'a.bmp'}, {folder / 'a_copy.bmp'}: they will be "
                      "grouped into one fold"]
+
+
+def test_an_image_pattern_that_also_matches_the_label_file(demo_data, tmp_path):
+    """{image: "*.png", labels: mask.png}: the label file is the label file, the image the other one."""
+    root = tmp_path / "wells"
+    for row in pd.read_parquet(demo_data / "manifest.parquet").head(2).itertuples():
+        (root / row.sample_id).mkdir(parents=True)
+        Image.open(demo_data / row.image).save(root / row.sample_id / "photo.png")
+        Image.fromarray(np.array([0, 128, 255], np.uint8)[read_png(demo_data / row.mask)]).save(
+            root / row.sample_id / "mask.png")
+    found = find_problems(make_config(root, data={"format": "grey_masks",
+                                                  "sample_folders": {"image": "*.png", "labels": "mask.png"}}))
+    assert (found.good, found.problems) == (2, [])
+
+
+def test_two_label_files_of_one_name_are_a_problem_not_an_overwrite(demo_data, tmp_path):
+    labels, images = tmp_path / "labels", tmp_path / "images"
+    labels.mkdir()
+    images.mkdir()
+    row = next(pd.read_parquet(demo_data / "manifest.parquet").itertuples())
+    Image.open(demo_data / row.image).save(images / "000.png")
+    for suffix in (".png", ".tif"):
+        Image.fromarray(read_png(demo_data / row.instances)).save(labels / f"000{suffix}")
+    found = find_problems(make_config(labels, classes=["background", "cell"],
+                                      data={"format": "instance_labels", "images": str(images)}))
+    assert found.good == 1
+    assert [p.message for p in found.problems] == [f"is sample '000', as {labels / '000.png'} is: two annotations "
+                                                   "of one image name"]
+
+
+def test_a_smooth_sixteen_bit_camera_image_is_not_a_label_image(tmp_path):
+    from scipy.ndimage import gaussian_filter
+
+    from cellbench.formats.instance_labels import photograph_problem
+    camera = gaussian_filter(np.random.default_rng(0).normal(20000, 8000, (256, 256)), 2).astype(np.uint16)
+    problem = photograph_problem(tmp_path / "002.tif", camera)
+    assert problem is not None and "looks like an image, not a label image" in problem.message
+    ids = np.zeros((60, 70), np.uint16)  # 300 small objects of 5 pixels: a label image still
+    for k in range(300):
+        ids.flat[k * 14:k * 14 + 5] = 300 + k
+    assert photograph_problem(tmp_path / "ids.png", ids) is None
+
+
+@pytest.mark.parametrize("pattern", [".", "./", "sub/", "../x.png", "a//b.png", "x/./y.png", "/abs.png"])
+def test_sample_folder_patterns_name_files_inside_the_folder(pattern, tmp_path):
+    from cellbench import config as configuration
+    with pytest.raises(ConfigError, match="must name files inside the sample folder"):
+        configuration.complete({"data": {"format": "grey_masks", "annotations": str(tmp_path),
+                                         "sample_folders": {"image": pattern, "labels": "mask.png"}}})
+
+
+def test_sniff_points_at_the_images_and_masks_folders_below(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    hint = sniff.suggestion(tmp_path, {"format": "grey_masks"})
+    assert f"data.annotations {tmp_path / 'masks'} and data.images {tmp_path / 'images'}" in hint
+    (tmp_path / "masks" / "001.png").write_bytes(b"")
+    assert sniff.suggestion(tmp_path / "masks", {"format": "grey_masks"}) is None  # masks named as numbers

@@ -85,18 +85,29 @@ def _referenced_image(json_path: Path) -> Path | None:
 
 
 def _samples(config: Mapping, problems: list[InputProblem]):
-    """Every readable sample; what is wrong with the others is appended to ``problems``."""
+    """Every readable sample; what is wrong with the others is appended to ``problems``. Two samples
+    of one id (000.png and 000.tif) are a problem, not a sample overwriting another."""
     reader = formats.get(config["data"]["format"])
     files = annotation_files(config)
     if not files:
-        problems.append(InputProblem(annotation_folder(config), f"no {reader.description} found"))
+        problems.append(InputProblem(annotation_folder(config), f"no {reader.describe(config['data'])} found"))
         return
+    seen: dict[str, Path] = {}
+    before = len(problems)
     for sample in reader.read(files, config, problems):
-        if is_text(sample.sample_id):
-            yield sample
-        else:  # the id names every file made of this sample (and a Parquet string must be UTF-8)
+        if not is_text(sample.sample_id):  # the id names every file made of this sample (Parquet strings are UTF-8)
             problems.append(InputProblem(sample.source, "its name is not valid text (UTF-8)",
                                          "rename it with letters, digits and punctuation"))
+        elif sample.sample_id in seen:
+            problems.append(InputProblem(sample.source, f"is sample {sample.sample_id!r}, as {seen[sample.sample_id]} "
+                                                        "is: two annotations of one image name",
+                                         "keep one of them, or rename one with its image"))
+        else:
+            seen[sample.sample_id] = sample.source
+            yield sample
+    if not seen and len(problems) == before:
+        problems.append(InputProblem(annotation_folder(config), f"no sample found among {len(files)} "
+                                                                f"{reader.describe(config['data'])}"))
 
 
 def is_text(name: str) -> bool:

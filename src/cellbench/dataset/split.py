@@ -40,8 +40,11 @@ def _id_key(value) -> str:
     return ID_SEPARATOR.join(text.split("/")) if "/" in text else text
 
 
-def read_metadata(path: Path, id_column: str | None, sample_ids: list[str]) -> pd.DataFrame:
-    """Per-image metadata indexed by sample_id; every sample must have a row."""
+def read_metadata(path: Path, id_column: str | None, sample_ids: list[str],
+                  columns: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per-image metadata indexed by sample_id; every sample must have exactly one row, and every
+    setting -> column of ``columns`` (split.stratify_column: cell_type) must be there. One InputError
+    lists every problem of the file."""
     path = Path(path)
     try:
         table = pd.read_csv(path, dtype=str, skipinitialspace=True)
@@ -51,47 +54,54 @@ def read_metadata(path: Path, id_column: str | None, sample_ids: list[str]) -> p
     if not len(table.columns):
         raise InputError([InputProblem(path, "metadata CSV has no columns", "one row per image, with a header")])
     id_column = id_column or table.columns[0]
+    wanted = {"split.id_column": id_column, **(columns or {})}
+    problems = [InputProblem(path, f"no column {column!r} ({key}); columns: {', '.join(table.columns)}")
+                for key, column in wanted.items() if column not in table.columns]
     if id_column not in table.columns:
-        raise InputError([InputProblem(path, f"no column {id_column!r} (split.id_column); columns: "
-                                             f"{', '.join(table.columns)}")])
-    by_key = {_id_key(v): i for i, v in enumerate(table[id_column])}
+        raise InputError(problems)
+    keys = [_id_key(v) for v in table[id_column]]
+    by_key = {key: i for i, key in enumerate(keys)}
+    wanted_keys = {_id_key(s) for s in sample_ids}
+    doubled = sorted({key for key in keys if key in wanted_keys and keys.count(key) > 1}) if len(by_key) < len(keys) \
+        else []
+    if doubled:
+        problems.append(InputProblem(path, f"{len(doubled)} image{'s have' if len(doubled) > 1 else ' has'} more than "
+                                           f"one row: {_shown(doubled)}", f"column {id_column!r} must list each image "
+                                                                          "once"))
     missing = [s for s in sample_ids if _id_key(s) not in by_key]
     if missing:
-        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
-        raise InputError([InputProblem(path, f"{len(missing)} images have no row: {shown}",
-                                       f"column {id_column!r} must list every image id")])
+        problems.append(InputProblem(path, f"{len(missing)} images have no row: {_shown(missing)}",
+                                     f"column {id_column!r} must list every image id"))
+    if problems:
+        raise InputError(problems)
     rows = table.iloc[[by_key[_id_key(s)] for s in sample_ids]].reset_index(drop=True)
     rows.insert(0, "sample_id", sample_ids)
     return rows.set_index("sample_id")
+
+
+def _shown(names: list[str], limit: int = 10) -> str:
+    return ", ".join(names[:limit]) + (" ..." if len(names) > limit else "")
 
 
 def groups_and_strata(split: dict, metadata: str | Path | None, sample_ids: list[str]) -> tuple[pd.Series, pd.Series]:
     """Each sample's group (itself, or its split.group_column value) and stratum ("all", or its
     split.stratify_column value), before copies are merged. Raises ConfigError for a column asked
     for without metadata, InputError for a metadata CSV that cannot serve (unreadable, a column
-    missing, an image without a row)."""
+    missing, an image without a row or with two)."""
     groups = pd.Series(sample_ids, dtype=str)
     strata = pd.Series(["all"] * len(sample_ids), dtype=str)
+    asked = {f"split.{key}": split[key] for key in ("stratify_column", "group_column") if split[key]}
     if not metadata:
-        if split["stratify_column"] or split["group_column"]:
-            asked = ", ".join(f"split.{key} {split[key]!r}" for key in ("stratify_column", "group_column")
-                              if split[key])
-            raise ConfigError(f"{asked} needs split.metadata, a CSV with one row per image (none is set); set "
+        if asked:
+            named = ", ".join(f"{key} {column!r}" for key, column in asked.items())
+            raise ConfigError(f"{named} needs split.metadata, a CSV with one row per image (none is set); set "
                               "split.metadata, or set the column to null to split without metadata")
         return groups, strata
-    meta = read_metadata(metadata, split["id_column"], sample_ids)
-    for key in ("stratify_column", "group_column"):
-        column = split[key]
-        if column is None:
-            continue
-        if column not in meta.columns:
-            raise InputError([InputProblem(Path(metadata), f"no column {column!r} (split.{key}); columns: "
-                                                           f"{', '.join(meta.columns)}")])
-        values = meta[column].fillna("NA").reset_index(drop=True)
-        if key == "stratify_column":
-            strata = values
-        else:
-            groups = values
+    meta = read_metadata(metadata, split["id_column"], sample_ids, asked)
+    if split["stratify_column"]:
+        strata = meta[split["stratify_column"]].fillna("NA").reset_index(drop=True)
+    if split["group_column"]:
+        groups = meta[split["group_column"]].fillna("NA").reset_index(drop=True)
     return groups, strata
 
 

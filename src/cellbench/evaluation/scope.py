@@ -73,43 +73,64 @@ def resolve(classes: list[str], evaluate: dict | None = None) -> Scope:
     classes = list(classes)
     evaluate = evaluate or {}
     defaults = _defaults()
-    regions, skipped = applicable_regions(classes, evaluate["regions"] if "regions" in evaluate
-                                          else defaults["regions"])
+    regions, skipped, errors = _regions(classes, evaluate["regions"] if "regions" in evaluate
+                                        else defaults["regions"])
     spec = evaluate["objects"] if "objects" in evaluate else defaults["objects"]
-    objects, skipped_objects, derived = applicable_objects(classes, spec)
+    objects, skipped_objects, derived, object_errors = _objects(classes, spec)
+    _raise(errors + object_errors)
     return Scope(classes, regions, objects, skipped + skipped_objects, derived)
+
+
+def _raise(errors: list[str]) -> None:
+    """One ConfigError naming every entry that does not fit (a line each)."""
+    if errors:
+        raise ConfigError("\n  - ".join(errors))
 
 
 def applicable_regions(classes: list[str], regions: dict[str, list[str]] | None) -> tuple[dict, list[str]]:
     """(regions that apply, notes on the defaults skipped) of ``evaluate.regions``."""
+    out, skipped, errors = _regions(classes, regions)
+    _raise(errors)
+    return out, skipped
+
+
+def _regions(classes: list[str], regions: dict[str, list[str]] | None) -> tuple[dict, list[str], list[str]]:
     defaults = _defaults()["regions"]
-    out, skipped = {}, []
+    out, skipped, errors = {}, [], []
     for name, members in (regions or {}).items():
         members = list(members)
         is_default = defaults.get(name) == members
         if name in classes:
             if not is_default:
-                raise ConfigError(f"evaluate.regions.{name}: a region cannot have the name of a class ({name!r} is "
-                                  f"in classes {_listed(classes)}); give the region another name or leave it out")
-            skipped.append(f"region {name!r} skipped: it is the name of a class")
+                errors.append(f"evaluate.regions.{name}: a region cannot have the name of a class ({name!r} is "
+                              f"in classes {_listed(classes)}); give the region another name or leave it out")
+            else:
+                skipped.append(f"region {name!r} skipped: it is the name of a class")
             continue
         missing = _missing(members, classes)
         if missing:
             if not is_default:
-                raise ConfigError(f"evaluate.regions.{name}: {_no_class(missing, classes)}; name classes that "
-                                  "exist or leave the region out")
-            skipped.append(f"region {name!r} skipped: {_no_class(missing, classes)}")
+                errors.append(f"evaluate.regions.{name}: {_no_class(missing, classes)}; name classes that "
+                              "exist or leave the region out")
+            else:
+                skipped.append(f"region {name!r} skipped: {_no_class(missing, classes)}")
             continue
         out[name] = members
-    return out, skipped
+    return out, skipped, errors
 
 
 def applicable_objects(classes: list[str], spec: dict[str, dict] | None) -> tuple[dict, list[str], list[str]]:
     """(object types that apply, notes on the defaults skipped, notes on the types derived) of
     ``evaluate.objects``; with none that applies, one type per foreground class (its connected
     components)."""
+    out, skipped, derived, errors = _objects(classes, spec)
+    _raise(errors)
+    return out, skipped, derived
+
+
+def _objects(classes: list[str], spec: dict[str, dict] | None) -> tuple[dict, list[str], list[str], list[str]]:
     defaults = _defaults()["objects"]
-    out, skipped = {}, []
+    out, skipped, errors = {}, [], []
     for name, entry in (spec or {}).items():
         members, seed = list(entry["classes"]), entry.get("seed_class")
         is_default = name in defaults and _same_object(defaults[name], entry)
@@ -117,9 +138,10 @@ def applicable_objects(classes: list[str], spec: dict[str, dict] | None) -> tupl
         if missing:
             if not is_default:
                 key = "classes" if _missing(members, classes) else "seed_class"
-                raise ConfigError(f"evaluate.objects.{name}.{key}: {_no_class(missing, classes)}; name classes "
-                                  "that exist or leave the object type out")
-            skipped.append(f"object type {name!r} skipped: {_no_class(missing, classes)}")
+                errors.append(f"evaluate.objects.{name}.{key}: {_no_class(missing, classes)}; name classes "
+                              "that exist or leave the object type out")
+            else:
+                skipped.append(f"object type {name!r} skipped: {_no_class(missing, classes)}")
             continue
         out[name] = copy.deepcopy(dict(entry))
     derived = []
@@ -134,7 +156,7 @@ def applicable_objects(classes: list[str], spec: dict[str, dict] | None) -> tupl
         elif foreground:
             derived.append(f"object types {', '.join(map(repr, foreground))} derived: the connected components "
                            f"of each foreground class ({why})")
-    return out, skipped, derived
+    return out, skipped, derived, errors
 
 
 @functools.cache

@@ -45,6 +45,13 @@ class Format:
             return [source] if source.is_file() else []
         return sorted({path for pattern in patterns for path in source.glob(pattern)})
 
+    def describe(self, data: Mapping) -> str:
+        """What the annotation files are, for messages, with the data settings filled in."""
+        spec = pairing.sample_folders({**data, "format": self.name})
+        if spec:
+            return f"files matching data.sample_folders.labels {spec['labels']!r}"
+        return self.description.format_map({key: data.get(key, "") for key in ("mask_suffix", "mask_extension")})
+
     def sample_ids(self, files: list[Path], data: Mapping) -> list[str]:
         """The ids of the samples in ``files``, known without decoding anything (unique, in order)."""
         spec = pairing.sample_folders({**data, "format": self.name})

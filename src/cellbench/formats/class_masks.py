@@ -100,8 +100,7 @@ def read_class_mask(path: Path, table: ValueTable, max_pixels: int | None = MAX_
         return None, n_stray, [InputProblem(
             path, f"this looks like an image, not a mask: {100 * n_stray / values.size:.0f} % of its pixels hold "
                   f"values that are no class ({len(np.unique(values))} distinct values)",
-            f"{table.hint}; point data.annotations at the masks (images and masks in one folder: "
-            "data.format mask_pairs)")]
+            "point data.annotations at the masks (images and masks in one folder: data.format mask_pairs)")]
     if n_stray and table.stray == "error":
         found = np.unique(values[stray])
         shown = ", ".join(map(str, found[:12])) + (", ..." if len(found) > 12 else "")

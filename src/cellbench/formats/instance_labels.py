@@ -19,8 +19,10 @@ from cellbench.images import ImageReadError, read_labels
 PATTERNS = ("*.png", "*.tif", "*.tiff", "*.PNG", "*.TIF", "*.TIFF")
 # each object id of a label image is one region (a few in pieces); in a photograph every grey value
 # is scattered over thousands of places (measured: <= 1.2 regions per value on the DSB-2018 label
-# maps, 60-1000 on their images and the WBC photographs)
+# maps, 60-1000 on their images and the WBC photographs). A 16-bit camera image has so many values
+# that each is only a few pixels: there its regions are tiny (2-5 pixels, against hundreds for cells).
 REGIONS_PER_VALUE = 4
+PIXELS_PER_REGION = 8
 
 
 def photograph_problem(path: Path, ids: np.ndarray) -> InputProblem | None:
@@ -29,10 +31,13 @@ def photograph_problem(path: Path, ids: np.ndarray) -> InputProblem | None:
     if n_values < 3:
         return None
     n_regions = int(equal_value_regions(ids.astype(np.int64), background=-1, connectivity=1).max())
-    if n_regions <= REGIONS_PER_VALUE * n_values + 16:
+    scattered = n_regions > REGIONS_PER_VALUE * n_values + 16
+    specks = n_values > 256 and ids.size < PIXELS_PER_REGION * n_regions
+    if not (scattered or specks):
         return None
     return InputProblem(path, f"this looks like an image, not a label image of object ids: its {n_values} distinct "
-                              f"values lie in {n_regions} separate regions (each object id should be one region)",
+                              f"values lie in {n_regions} separate regions of {ids.size / n_regions:.1f} pixels "
+                              "on average (each object id should be one region of many pixels)",
                         "data.annotations must hold the label images (0 = background, 1..N = objects) and "
                         "data.images the images")
 

@@ -65,5 +65,5 @@ def read_samples(files: list[Path], config, problems: list[InputProblem]):
     yield from class_masks.samples(pairs, config, problems, table)
 
 
-FORMAT = Format("mask_pairs", "masks *<data.mask_suffix><data.mask_extension> beside their images", patterns,
+FORMAT = Format("mask_pairs", "masks *{mask_suffix}{mask_extension} beside their images", patterns,
                 read_samples, ids=lambda files, data: [sample_id(path, data) for path in files])

@@ -80,11 +80,12 @@ def in_sample_folders(files: list[Path], data: Mapping, problems: list[InputProb
     root = Path(data["annotations"])
     by_folder: dict[Path, list[Path]] = {}
     for label in files:
-        folder = sample_folder_of(label, spec)
-        if not _matches(label, folder, spec["image"]):  # a labels pattern that also matches the image
-            by_folder.setdefault(folder, []).append(label)
+        if label.is_file():
+            by_folder.setdefault(sample_folder_of(label, spec), []).append(label)
     pairs, seen = [], {}
     for folder, labels in sorted(by_folder.items()):
+        if len(labels) > 1:  # a labels pattern that also matches the image (*.png for raw.png + ids.png)
+            labels = [label for label in labels if not _matches(label, folder, spec["image"])] or labels
         if len(labels) > 1:
             problems.append(InputProblem(folder, f"{len(labels)} files match data.sample_folders.labels "
                                                  f"{spec['labels']!r}: {', '.join(p.name for p in labels)}",

@@ -100,12 +100,17 @@ def suggestion(folder: Path, data) -> str | None:
             len(folders), 50):
         return None if fmt == "instance_folders" else \
             "it holds <id>/images + <id>/masks folders: the DSB 2018 layout, data.format instance_folders"
+    named = {path.name.lower(): path for path in folders}
+    label_folders = [path for name, path in named.items() if _looks_like_labels(name)]
+    if "images" in named and label_folders and not files:
+        return (f"it holds images/ and {label_folders[0].name}/: data.annotations {label_folders[0]} and "
+                f"data.images {named['images']} (grey_masks, class_index_png or instance_labels)")
     images = [path for path in files if _is_image(path)]
     if (found := _side_by_side(images)) is not None:
         return None if fmt == "mask_pairs" and not in_folders else f"it holds {found}"
     if folders and (found := _sample_folders(folders)) is not None:
         return None if in_folders else f"it holds {found}"
-    if images and not any(_looks_like_labels(path.name) for path in images):
+    if images and not _looks_like_labels(folder.name) and not any(_looks_like_labels(path.name) for path in images):
         return (f"it holds {len(images)} images and nothing that looks like masks: data.annotations must name the "
                 "masks or label images, data.images the images")
     return None
