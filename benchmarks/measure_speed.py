@@ -3,9 +3,10 @@
 The synthetic smear of ``evaluate_image.py`` (cells = cytoplasm discs with a nucleus, many touching,
 radii 40-68 px) is painted as a stained RGB image with noise. ``seconds_per_image`` times what the
 measure step does per image and object type (``cellbench.measure.cells.measure_objects``): shape of
-the cell, its nucleus and its cytoplasm (scikit-image ``regionprops_table``), first-order intensity
-of each in four channels, nucleus counts and ratios. ``regionprops_seconds`` times
-``regionprops_table`` alone with the same shape properties on the same three compartments, and
+the cell, its nucleus and its cytoplasm (cellbench.measure.shape: regionprops' definitions for all
+regions at once), first-order intensity of each in four channels, nucleus counts and ratios.
+``regionprops_seconds`` times scikit-image's ``regionprops_table`` alone with the same shape
+properties on the same three compartments (what the measure step called until 2026-12), and
 ``ratio`` = seconds_per_image / regionprops_seconds. CPU seconds (``cpu_*``) are this process's own,
 less sensitive to other work on the machine than the wall-clock medians.
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage
 from skimage.measure import label
 
 from cellbench.classmaps import in_classes
@@ -104,8 +103,9 @@ def measure_objects(image: np.ndarray, class_map: np.ndarray, objects: np.ndarra
                   _shape_table(np.where(seed, 0, objects), ids, compartments.rest_name)]
         # seed pieces: 4-connected components of the seed class inside each object, counted per object
         pieces = label(nucleus, connectivity=1)  # equal ids only: touching nuclei of two cells stay apart
-        owner = ndimage.maximum(objects, pieces, np.arange(1, int(pieces.max(initial=0)) + 1))
-        counts = np.bincount(np.asarray(owner, dtype=np.int64), minlength=int(ids.max(initial=0)) + 1)
+        owner = np.zeros(int(pieces.max(initial=0)) + 1, np.int64)
+        owner[pieces] = objects  # a piece lies in one object: any of its pixels names it
+        counts = np.bincount(owner[1:], minlength=int(ids.max(initial=0)) + 1)
         table["nucleus_count"] = counts[ids].astype(np.float64) if len(ids) else np.zeros(0)
         table["nc_ratio"] = shapes[0][f"{compartments.seed_name}_area"] / table[f"{compartments.name}_area"]
         table = table.join(shapes)
