@@ -21,7 +21,7 @@ import argparse
 import platform
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +133,7 @@ def main() -> None:
     bound = steps_per_second(lambda: trainer(held_images, held_masks), args.steps, args.warmup, device)
 
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    row = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "arch": args.arch,
+    row = {"time": datetime.now(UTC).isoformat(timespec="seconds"), "arch": args.arch,
            "encoder": args.encoder, "batch_size": args.batch_size, "crop_size": args.crop_size,
            "device": device.type, "device_name": device_name, "threads": args.threads, "amp": args.amp,
            "compile": args.compile, "data": data_name, "data_where": batches.where, "torch": torch.__version__,
