@@ -24,14 +24,17 @@ def test_choices_offer_trained_architectures_the_scored_winner_first(tiny_result
         choices(tmp_path)
 
 
-def test_one_image_gives_overlay_cells_and_four_valid_files(tiny_results, demo_raw, tmp_path):
+def test_one_image_gives_overlay_cells_and_valid_files(tiny_results, demo_raw, tmp_path):
     choice = choices(tiny_results)[0]
     cache = ModelCache("cpu")
     source = demo_raw / "demo_00.png"
     result = analyse(source, "demo_00.png", choice, cache, tmp_path / "out")
     assert cache.models(choice) is cache.models(choice)  # loaded once
     assert [p.name for p in result.files] == ["demo_00_classes.png", "demo_00_instances.png", "demo_00.json",
-                                              "demo_00_cells.csv"]
+                                              "demo_00_cells.csv", "demo_00_cell.geojson", "demo_00_cell_rois.zip",
+                                              "demo_00_nucleus.geojson", "demo_00_nucleus_rois.zip"]
+    features = json.loads(result.files[4].read_text())["features"]
+    assert len(features) == result.summary["cell objects"]  # QuPath's file: the polygons are tested in test_infer
     with Image.open(source) as image:
         assert result.overlay.shape == (image.height, image.width, 3)
     class_map, instances = read_png(result.files[0]), read_png(result.files[1])

@@ -159,3 +159,60 @@ def test_cli_infer_writes_only_where_asked(images, checkpoints, tmp_path, capsys
     status = cli.main(["infer", "--settings", settings, "--images", str(tmp_path / "nothing*.png"),
                        "--checkpoints", *map(str, checkpoints), "--out", str(tmp_path / "other")])
     assert status == 2 and "names no image file" in capsys.readouterr().err
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+def _even_odd(rings, shape) -> np.ndarray:
+    from skimage.draw import polygon
+    mask = np.zeros(shape, bool)
+    for ring in rings:
+        inside = np.zeros(shape, bool)
+        inside[polygon(np.asarray(ring)[:, 1] - 0.5, np.asarray(ring)[:, 0] - 0.5, shape)] = True
+        mask ^= inside
+    return mask
+
+
+def test_qupath_geojson_and_imagej_rois_read_back_as_the_instance_maps(images, checkpoints, tmp_path):
+    import roifile
+    paths = find_images(str(images))[:2]
+    infer(paths, model_sets_from(checkpoints, ["Unet"], "all"), tmp_path / "out", Windows(tile_size=64))
+    folder = tmp_path / "out" / "Unet"
+    cells = pd.read_parquet(tmp_path / "out" / "cells.parquet")
+    checked = 0
+    for path in paths:
+        for kind in ("cell", "nucleus"):
+            instances = read_png(folder / "instances" / kind / f"{path.stem}.png")
+            collection = json.loads((folder / "qupath" / kind / f"{path.stem}.geojson").read_text())
+            assert collection["type"] == "FeatureCollection"
+            assert len(collection["features"]) == instances.max()
+            rois = roifile.roiread(folder / "imagej" / kind / f"{path.stem}_rois.zip")
+            rois = rois if isinstance(rois, list) else [rois]
+            assert len(rois) == instances.max()
+            own = cells[(cells["sample_id"] == path.stem) & (cells["object_type"] == kind)].set_index("object_id")
+            for feature, roi in zip(collection["features"], rois, strict=True):
+                props = feature["properties"]
+                geometry = feature["geometry"]
+                polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+                filled = _even_odd([ring for polygon in polygons for ring in polygon], instances.shape)
+                object_id = np.bincount(instances[filled]).argmax()  # the instance PNG's id of that object
+                assert _dice(filled, instances == object_id) >= 0.98
+                from_roi = _even_odd(roi.coordinates(multi=True), instances.shape)
+                assert _dice(from_roi, instances == object_id) >= 0.98
+                assert roi.name == props["name"] == f"{kind} {props['object_id']}"
+                assert props["classification"]["name"] == kind
+                assert props["measurements"][f"{kind}_area"] == filled.sum()
+                if kind == "cell":  # measured with its compartments; nuclei are measured inside their cells
+                    row = own.loc[props["object_id"]]
+                    assert props["measurements"]["cell_area"] == row["cell_area"]
+                    if np.isfinite(row["nc_ratio"]):  # GeoJSON holds no NaN: an unmeasurable value is left out
+                        assert props["measurements"]["nc_ratio"] == pytest.approx(row["nc_ratio"])
+                assert props["objectType"] == ("cell" if kind == "cell" else "detection")
+                if "nucleusGeometry" in props:  # a cell's nucleus lies inside it
+                    nucleus = props["nucleusGeometry"]
+                    parts = [nucleus["coordinates"]] if nucleus["type"] == "Polygon" else nucleus["coordinates"]
+                    assert not (_even_odd([r for p in parts for r in p], instances.shape) & ~filled).any()
+                checked += 1
+    assert checked > 10

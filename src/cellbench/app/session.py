@@ -26,6 +26,7 @@ from cellbench.evaluation.semantic_metrics import FOREGROUND_MEAN
 from cellbench.images import ImageReadError, read_image, write_png
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, Windows
 from cellbench.inference.infer import labelme_for, learned_types, overlay
+from cellbench.inference.object_files import write_object_files
 from cellbench.inference.segment import FoldModel, Segmentation, load_models, segment
 from cellbench.measure.measure import inferred_cells
 from cellbench.report.figures import colour_legend
@@ -137,7 +138,8 @@ def analyse(source: Path, name: str, choice: Choice, cache: ModelCache, out_dir:
     """Segment one uploaded image with ``choice``'s fold ensemble and write its downloads into
     ``out_dir``: <stem>_classes.png (class indices), <stem>_instances.png (uint16 cell ids),
     <stem>.json (LabelMe, imagePath = the uploaded name, to correct in LabelMe beside the image) and
-    <stem>_cells.csv. Raises ImageReadError for an unreadable or too large image."""
+    <stem>_cells.csv, and per object type a QuPath GeoJSON (<stem>_<type>.geojson) and an ImageJ ROI set
+    (<stem>_<type>_rois.zip). Raises ImageReadError for an unreadable or too large image."""
     stem = Path(name).stem or "image"
     image = read_image(Path(source), max_pixels, f"image {name}").rgb
     fold_models = cache.models(choice)
@@ -160,6 +162,8 @@ def analyse(source: Path, name: str, choice: Choice, cache: ModelCache, out_dir:
     if types:
         files.insert(1, out_dir / f"{stem}_instances.png")
         write_png(relabel_sequential(result.instances[next(iter(types))]).astype(np.uint16), files[1])
+        files += write_object_files(result.instances, types, result.class_map, cells,
+                                    lambda kind, suffix: out_dir / f"{stem}_{kind}{suffix}")
     counts = {f"{kind} objects": int(result.instances[kind].max(initial=0)) for kind in types}
     summary = {"image": name, "size": f"{image.shape[1]} x {image.shape[0]}", "architecture": choice.arch,
                "colours": colour_legend(classes),

@@ -27,6 +27,7 @@ from cellbench.fsutil import WRITER, staged_dir, write_parquet
 from cellbench.images import MAX_PIXELS, ImageReadError, read_image, write_png
 from cellbench.inference.ensemble import Windows
 from cellbench.inference.inputs import find_images, output_names  # noqa: F401  (find_images: re-exported)
+from cellbench.inference.object_files import GEOJSON, ROIS, write_object_files
 from cellbench.inference.segment import Segmentation, load_models, segment
 from cellbench.measure.measure import inferred_cells
 from cellbench.provenance import record as provenance
@@ -133,7 +134,7 @@ def labelme_for(result: Segmentation, image_path: str, shape: tuple[int, int],
 
 
 def _write(folder: Path, final: Path, path: Path, name: str, image: np.ndarray, result: Segmentation,
-           keep_probabilities: bool, priority: list[str] | None) -> None:
+           keep_probabilities: bool, priority: list[str] | None, types: dict[str, dict], cells: pd.DataFrame) -> None:
     """One image's files in ``folder`` (staged; ``final`` is where it will be), named ``name`` (a
     path below the common folder of the images: set1/raw)."""
 
@@ -148,6 +149,9 @@ def _write(folder: Path, final: Path, path: Path, name: str, image: np.ndarray, 
     image_path = relative_image_path(path, final / "labelme" / f"{name}.json")  # as LabelMe will open it
     write_document(labelme_for(result, image_path, image.shape[:2], priority), target("labelme", ".json"))
     write_png(overlay(image, result), target("overlays", ".png"))
+    tool = {GEOJSON: "qupath", ROIS: "imagej"}
+    write_object_files(result.instances, types, result.class_map, cells,
+                       lambda kind, suffix: target(f"{tool[suffix]}/{kind}", suffix))
     if keep_probabilities and result.probabilities is not None:  # none from instance models (MaskRCNN)
         np.save(target("probabilities", ".npy"), result.probabilities)
 
@@ -165,8 +169,9 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
     model_sets:
         Per architecture, the fold checkpoints whose probabilities are averaged.
     out_dir:
-        Written as a whole: <arch>/class_maps, <arch>/instances/<type>, <arch>/labelme, <arch>/overlays
-        (and <arch>/probabilities) per image, predictions.parquet, cells.parquet (every object measured,
+        Written as a whole: <arch>/class_maps, <arch>/instances/<type>, <arch>/labelme, <arch>/overlays,
+        <arch>/qupath/<type> (GeoJSON), <arch>/imagej/<type> (ROI sets) (and <arch>/probabilities) per image,
+        predictions.parquet, cells.parquet (every object measured,
         cellbench.measure) and inference.json.
     windows:
         Tiling and test-time augmentation.
@@ -200,7 +205,8 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
             scope.log(log)
             types, rules[model_set.arch] = learned_types(scope.object_indices(), fold_models, data_dir, learning)
             folder = stage / model_set.arch
-            for sub in ["class_maps", "labelme", "overlays", *(f"instances/{t}" for t in types),
+            for sub in ["class_maps", "labelme", "overlays", *(f"{kind}/{t}" for t in types
+                                                               for kind in ("instances", "qupath", "imagej")),
                         *(["probabilities"] if save_probabilities else [])]:
                 (folder / sub).mkdir(parents=True)
             for path in images:
@@ -208,10 +214,10 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
                 started = time.perf_counter()
                 result = segment(image, fold_models, windows, types, keep_probabilities=save_probabilities)
                 seconds = time.perf_counter() - started
-                _write(folder, out_dir / model_set.arch, path, names[path], image, result, save_probabilities,
-                       priority)
                 cells.append(inferred_cells(image, result.class_map, result.instances, classes, types, dataset,
                                             model_set.arch, names[path], bin_width))
+                _write(folder, out_dir / model_set.arch, path, names[path], image, result, save_probabilities,
+                       priority, types, cells[-1])
                 rows.append({"image": str(path), "name": names[path], "arch": model_set.arch, "height": image.shape[0],
                              "width": image.shape[1], "seconds": seconds, "models": len(fold_models),
                              "folds": ",".join(str(m.meta.get("fold")) for m in fold_models), "tta": windows.tta,
