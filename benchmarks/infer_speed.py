@@ -6,7 +6,13 @@
     on the device, in batches of the same size: the most the tiling could reach.
 
     python benchmarks/infer_speed.py --height 1920 --width 2560 --folds 5 --tta none       # SegPC size
-    python benchmarks/infer_speed.py --height 10000 --width 10000 --folds 1 --quarters    # whole slide
+    python benchmarks/infer_speed.py --height 10000 --width 10000 --folds 1 --quarters    # a large image
+    python benchmarks/infer_speed.py --slide --height 20000 --width 20000 --checkpoints .../fold0/model.pt
+
+With --slide the image is written as a tiled OME-TIFF (tile by tile, never whole in memory) and
+segmented by infer's whole-slide path (cellbench.inference.slide: read lazily block by block,
+labels to OME-Zarr, GeoJSON, ROI sets, cells measured): it prints seconds, objects, the objects that
+reached their block's margin and peak_rss_gb, the figure the slide path must keep below 4 GB.
 
 The models are freshly initialised (speed does not depend on the weights) unless --checkpoints are
 given; the image is a real WBC image tiled to the size (else the demo's). The last line holds
@@ -43,8 +49,8 @@ OBJECTS = {"cell": {"classes": [1, 2], "seeds": [2], "min_size": 0, "fill_holes"
            "nucleus": {"classes": [2], "seeds": [], "min_size": 0, "fill_holes": False}}
 
 
-def test_image(height: int, width: int) -> tuple[np.ndarray, str]:
-    """A real cell image repeated (mirrored, so that seams look natural) to height x width."""
+def picture_period() -> tuple[np.ndarray, str]:
+    """A real cell image mirrored into a 2 x 2 period (so that seams look natural), and its source."""
     sources = sorted(WBC.glob("*")) if WBC.is_dir() else []
     if sources:
         tile, name = read_image(sources[0]).rgb, f"wbc:{sources[0].name}"
@@ -56,9 +62,67 @@ def test_image(height: int, width: int) -> tuple[np.ndarray, str]:
             demo.generate(Path(tmp))
             tile, name = read_image(sorted(Path(tmp).glob("*.png"))[0]).rgb, "demo"
     row = np.concatenate([tile, tile[:, ::-1]], axis=1)
-    block = np.concatenate([row, row[::-1]], axis=0)
+    return np.concatenate([row, row[::-1]], axis=0), name
+
+
+def test_image(height: int, width: int) -> tuple[np.ndarray, str]:
+    """The period repeated to height x width."""
+    block, name = picture_period()
     reps = (math.ceil(height / block.shape[0]), math.ceil(width / block.shape[1]), 1)
     return np.ascontiguousarray(np.tile(block, reps)[:height, :width]), name
+
+
+def region_of(block: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """A region of the period repeated without end, cut without making the whole picture."""
+    rows = np.arange(top, bottom) % block.shape[0]
+    columns = np.arange(left, right) % block.shape[1]
+    return block[rows[:, None], columns[None, :]]
+
+
+def write_slide(path: Path, height: int, width: int, tile: int = 512) -> str:
+    """The test picture as a tiled, zlib-compressed BigTIFF written tile by tile; its source."""
+    import tifffile
+    block, source = picture_period()
+
+    def tiles():
+        for top in range(0, height, tile):
+            for left in range(0, width, tile):
+                yield region_of(block, top, min(top + tile, height), left, min(left + tile, width))
+    tifffile.imwrite(path, tiles(), shape=(height, width, 3), dtype=np.uint8, tile=(tile, tile), compression="zlib",
+                     photometric="rgb", bigtiff=True)
+    return source
+
+
+def slide_figures(args, fold_models, windows: Windows, device: torch.device) -> dict:
+    """infer's whole-slide path on a height x width slide of the test picture."""
+    import tempfile
+
+    from cellbench.inference.slide import SlideOutputs, segment_slide
+    from cellbench.inference.slide_io import open_slide
+    from cellbench.inference.slide_labels import LabelStore
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        started = time.perf_counter()
+        source = write_slide(tmp / "slide.ome.tif", args.height, args.width)
+        written = time.perf_counter() - started
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        started = time.perf_counter()
+        with open_slide(tmp / "slide.ome.tif") as slide:
+            labels = LabelStore(tmp / "labels.ome.zarr", slide.shape, list(OBJECTS), CLASSES, "slide")
+            outputs = SlideOutputs(labels, {t: tmp / f"{t}.geojson" for t in OBJECTS},
+                                   {t: tmp / f"{t}_rois.zip" for t in OBJECTS})
+            summary, cells = segment_slide(slide, fold_models, windows, OBJECTS, outputs, args.object_margin,
+                                           {"dataset": "bench", "arch": "bench", "sample_id": "slide",
+                                            "bin_width": 25})
+        seconds = time.perf_counter() - started
+        synchronise(device)
+    return {"device": device.type, "threads": args.threads, "height": args.height, "width": args.width,
+            "models": len(fold_models), "tile_size": args.tile_size, "overlap": args.overlap,
+            "block_size": args.block_size, "object_margin": args.object_margin, "source": source,
+            "slide_write_seconds": written, "seconds": seconds, "blocks": summary.blocks,
+            "cells": summary.objects["cell"], "nuclei": summary.objects["nucleus"], "measured": len(cells),
+            "objects_at_margin": summary.objects_at_margin, "contested_pixels": summary.contested_pixels,
+            "rss_before_gb": rss_before}
 
 
 def fresh_models(arch: str, encoder: str, folds: int, device: torch.device) -> list[FoldModel]:
@@ -147,6 +211,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=1, help="images timed (after one warm-up on a small image)")
     parser.add_argument("--quarters", action="store_true", help="also compare with the four quarters alone")
+    parser.add_argument("--slide", action="store_true", help="infer's whole-slide path on a tiled TIFF of the size")
+    parser.add_argument("--object-margin", type=int, default=256)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -154,6 +220,9 @@ def main(argv: list[str] | None = None) -> dict:
     fold_models = (load_models(args.checkpoints, device) if args.checkpoints
                    else fresh_models(args.arch, args.encoder, args.folds, device))
     windows = Windows(args.tile_size, args.overlap, args.batch_size, args.tta, True, args.block_size)
+    if args.slide:
+        figures = slide_figures(args, fold_models, windows, device)
+        return report(figures, device)
     image, source = test_image(args.height, args.width)
     segment(image[:256, :256], fold_models, windows)  # warm-up (allocator, cuDNN)
 
@@ -170,7 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
         object_seconds.append(time.perf_counter() - started)
     count = sum(n_windows(bottom - top, right - left, windows.tile_size, windows.overlap)
                 for _, (top, bottom, left, right) in blocks(args.height, args.width, windows.block_size,
-                                                            windows.tile_size // 2))
+                                                            windows.tile_size, windows.overlap))
     model_seconds = model_only_seconds(fold_models, windows, count, device)
     # the object step on what a trained model gives (evaluate_image's smear: 2560 x 1920, 300 touching
     # cells with nuclei): a fresh model's map is one image-wide component, which no cell image looks like
@@ -195,6 +264,11 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.quarters:
         figures["quarter_agreement"] = quarter_agreement(image, result.class_map, fold_models, windows)
+    return report(figures, device)
+
+
+def report(figures: dict, device: torch.device) -> dict:
+    """Add the peak memory and print the figures as key=value on one line."""
     figures["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     if device.type == "cuda":
         figures["peak_gpu_gb"] = torch.cuda.max_memory_allocated(device) / 2**30

@@ -521,7 +521,7 @@ def cmd_infer(args, settings: Settings):
         data = Path(layout.data)
     table = infer(images, sets, out, chosen.windows(), settings.evaluate.objects, chosen.device,
                   chosen.save_probabilities, settings.data.max_pixels, settings.class_priority, settings.dataset,
-                  settings.measure.bin_width, data, _learning(settings))
+                  settings.measure.bin_width, data, _learning(settings), chosen.slides())
     log.info("segmented %d images with %s into %s", len(images), ", ".join(s.arch for s in sets), out)
     return 0 if len(table) else 1
 

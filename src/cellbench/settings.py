@@ -255,6 +255,9 @@ class InferSettings(Section):
     overlap: float
     batch_size: int
     block_size: int
+    whole_slide: str
+    slide_format: str
+    object_margin: int
     save_probabilities: bool
     device: str
 
@@ -263,6 +266,11 @@ class InferSettings(Section):
         from cellbench.inference.ensemble import Windows
         tta = self.tta if self.is_sent("tta") else "none"
         return Windows(self.tile_size, self.overlap, self.batch_size, tta, True, self.block_size)
+
+    def slides(self):
+        """How whole slides are read and written."""
+        from cellbench.inference.slide import SlideOptions
+        return SlideOptions(self.whole_slide == "every_tiff", self.slide_format, self.object_margin)
 
 
 @_settings

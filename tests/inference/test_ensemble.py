@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from cellbench.inference.ensemble import FoldModel, Windows, argmax_channels, blocks, probabilities
+from cellbench.inference.ensemble import (
+    FoldModel,
+    Windows,
+    argmax_channels,
+    blocks,
+    probabilities,
+    reading_span,
+    window_starts,
+)
 from cellbench.inference.segment import segment
 from cellbench.training import models
 
@@ -60,13 +68,28 @@ def test_tiles_and_blocks_match_the_whole_image_for_a_pointwise_model(size):
     np.testing.assert_allclose(whole.mean.sum(0), 1, atol=1e-5)
 
 
-def test_blocks_cover_the_image_once_and_read_a_margin():
+def test_blocks_cover_the_image_once_and_read_the_windows_that_touch_them():
     covered = np.zeros((700, 500), int)
-    for (top, bottom, left, right), (o_top, o_bottom, o_left, o_right) in blocks(700, 500, 256, 64):
+    for (top, bottom, left, right), (o_top, o_bottom, o_left, o_right) in blocks(700, 500, 256, 64, 0.25):
         covered[top:bottom, left:right] += 1
-        assert o_top == max(top - 64, 0) and o_bottom == min(bottom + 64, 700)
-        assert o_left == max(left - 64, 0) and o_right == min(right + 64, 500)
+        assert o_top <= top and o_bottom >= bottom and o_left <= left and o_right >= right
+        assert top - o_top < 64 and o_bottom - bottom < 64  # never more than a window of context
+        assert o_top % 48 == 0 and (o_bottom % 48 == 16 or o_bottom == 700)  # on the image's window grid
     assert (covered == 1).all()
+    assert window_starts(700, 64, 0.25)[-1] == 636 and window_starts(50, 64, 0.25) == [0]
+    assert reading_span(0, 700, 700, 64, 0.25) == (0, 700)
+
+
+def test_blocks_give_exactly_the_whole_image_probabilities():
+    torch.manual_seed(0)
+    model = [FoldModel(models.build("Unet", "resnet18", 3).eval(), {"classes": ["a", "b", "c"], "mean": [0.5] * 3,
+                                                                    "std": [0.25] * 3, "size_divisor": 32})]
+    picture = image(230, 300)
+    for tile, overlap in ((64, 0.25), (96, 0.5)):
+        whole = probabilities(picture, model, Windows(tile_size=tile, overlap=overlap, block_size=4096), CPU)
+        blocked = probabilities(picture, model, Windows(tile_size=tile, overlap=overlap, block_size=100), CPU)
+        np.testing.assert_allclose(blocked.mean, whole.mean, atol=1e-6)
+        assert (blocked.mean.argmax(0) == whole.mean.argmax(0)).all()
 
 
 def test_real_model_tiled_and_whole_agree():

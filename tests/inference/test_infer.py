@@ -145,6 +145,7 @@ def test_cli_infer_writes_only_where_asked(images, checkpoints, tmp_path, capsys
                                         "min_size_fraction": 0.5, "join_pieces": True},
                            "infer": {"images": None, "architectures": ["FPN"], "folds": "all", "tta": "none",
                                      "tile_size": 64, "overlap": 0.25, "batch_size": 2, "block_size": 4096,
+                                     "whole_slide": "auto", "slide_format": "ome-zarr", "object_margin": 256,
                                      "save_probabilities": False, "device": "cpu"}})
     status = cli.main(["infer", "--settings", settings, "--images", str(images / "scan16.tif"),
                        "--checkpoints", *map(str, checkpoints), "--out", str(out)])

@@ -3,9 +3,9 @@
 Windows of ``tile_size`` are cut, batched and blended with Gaussian weights by MONAI's
 ``sliding_window_inference`` (the field's maintained tiler); each window is predicted by every
 model under every test-time transform, and the softmax probabilities are averaged before any
-argmax. Images larger than ``block_size`` are processed block by block, each block read with a
-margin of half a tile so that the windows at its edges see context, which bounds memory for whole
-slides whatever their size.
+argmax. Images larger than ``block_size`` are processed block by block, each block read with the
+whole image's windows that touch it, so that its probabilities are exactly the whole image's and
+memory is bounded whatever the image's size.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _block_probabilities(image: np.ndarray, predictor: _Predictor, windows: Wind
                          device: torch.device, stitch_device: torch.device) -> torch.Tensor:
     """(2C, H, W) for one block: pad, MONAI's Gaussian-blended sliding window, crop back."""
     height, width = image.shape[:2]
-    tile = None if windows.tile_size is None else math.ceil(windows.tile_size / divisor) * divisor
+    tile = window_size(windows, divisor)
     size = (_padded_size(height, divisor, tile), _padded_size(width, divisor, tile))
     x = torch.from_numpy(image.transpose(2, 0, 1).astype(np.float32))[None]
     pad_h, pad_w = size[0] - height, size[1] - width
@@ -155,15 +155,50 @@ def _stitch_device(device: torch.device, pixels: int, channels: int) -> torch.de
     return device if needed < free / 4 else torch.device("cpu")
 
 
-def blocks(height: int, width: int, block: int, margin: int):
+def window_starts(size: int, tile: int, overlap: float) -> list[int]:
+    """Where MONAI's sliding window puts its windows along a side (its dense_patch_slices): every
+    ``tile * (1 - overlap)`` pixels, the last window flush with the end."""
+    if size <= tile:
+        return [0]
+    stride = max(int(tile * (1 - overlap)), 1)
+    starts = []
+    while not starts or starts[-1] + tile < size:
+        starts.append(min(len(starts) * stride, size - tile))
+    return starts
+
+
+def reading_span(start: int, stop: int, size: int, tile: int, overlap: float) -> tuple[int, int]:
+    """The part of a side to read for the pixels [start, stop): from the first to the last of the
+    whole image's windows that touch them. MONAI's windows over that span are exactly those windows,
+    so a block's probabilities equal the whole image's, wherever the block lies."""
+    touching = [p for p in window_starts(size, tile, overlap) if p < stop and p + tile > start]
+    return touching[0], min(touching[-1] + tile, size)
+
+
+def blocks(height: int, width: int, block: int, tile: int | None, overlap: float):
     """(inner, outer) pairs of (top, bottom, left, right): the region a block writes, and the region it
-    reads (inner plus ``margin`` on each side, within the image)."""
+    reads (the image's windows that touch inner; without tiling, inner plus half a block each side)."""
     for top in range(0, height, block):
         for left in range(0, width, block):
             inner = (top, min(top + block, height), left, min(left + block, width))
-            outer = (max(inner[0] - margin, 0), min(inner[1] + margin, height),
-                     max(inner[2] - margin, 0), min(inner[3] + margin, width))
-            yield inner, outer
+            yield inner, reading_region(inner, (height, width), block, tile, overlap)
+
+
+def reading_region(region: tuple[int, int, int, int], shape: tuple[int, int], block: int, tile: int | None,
+                   overlap: float) -> tuple[int, int, int, int]:
+    """What to read to predict ``region`` (top, bottom, left, right) of an image of ``shape`` as the
+    whole image would be predicted (see reading_span; ``tile`` None: half a block of margin)."""
+    top, bottom, left, right = region
+    if tile is None:
+        margin = block // 2
+        return max(top - margin, 0), min(bottom + margin, shape[0]), max(left - margin, 0), min(right + margin,
+                                                                                                 shape[1])
+    return (*reading_span(top, bottom, shape[0], tile, overlap), *reading_span(left, right, shape[1], tile, overlap))
+
+
+def window_size(windows: Windows, divisor: int) -> int | None:
+    """The window side the tiler uses: tile_size rounded up to the models' size divisor."""
+    return None if windows.tile_size is None else math.ceil(windows.tile_size / divisor) * divisor
 
 
 def predict_blocks(image: np.ndarray, fold_models: list[FoldModel], windows: Windows, device: torch.device):
@@ -175,9 +210,8 @@ def predict_blocks(image: np.ndarray, fold_models: list[FoldModel], windows: Win
     divisor = max(m.divisor for m in fold_models)
     predictor = _Predictor(fold_models, windows, device)
     height, width = image.shape[:2]
-    margin = (windows.tile_size or windows.block_size) // 2  # half a window of context around each block
-    for (top, bottom, left, right), (o_top, o_bottom, o_left, o_right) in blocks(height, width, windows.block_size,
-                                                                                   margin):
+    for (top, bottom, left, right), (o_top, o_bottom, o_left, o_right) in blocks(
+            height, width, windows.block_size, window_size(windows, divisor), windows.overlap):
         part = image[o_top:o_bottom, o_left:o_right]
         stitch = _stitch_device(device, part.shape[0] * part.shape[1], len(outputs))
         out = _block_probabilities(part, predictor, windows, divisor, device, stitch)

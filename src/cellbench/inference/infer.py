@@ -8,8 +8,10 @@ nothing is written; the output folder is staged and appears complete or not at a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,9 @@ from cellbench.inference.ensemble import Windows
 from cellbench.inference.inputs import find_images, output_names  # noqa: F401  (find_images: re-exported)
 from cellbench.inference.object_files import GEOJSON, ROIS, write_object_files
 from cellbench.inference.segment import Segmentation, load_models, segment
+from cellbench.inference.slide import DEFAULT_SLIDES, SlideOptions, SlideOutputs, SlideSummary, segment_slide
+from cellbench.inference.slide_io import is_slide, open_slide
+from cellbench.inference.slide_labels import CLASS_MAP, LabelStore
 from cellbench.measure.measure import inferred_cells
 from cellbench.provenance import record as provenance
 
@@ -84,14 +89,20 @@ def model_sets_from(checkpoints: list[Path], architectures: list[str], folds: st
     return sets
 
 
-def check_images(paths: list[Path], max_pixels: int | None = MAX_PIXELS) -> None:
-    """Decode every image once: all the unreadable ones in one InputError."""
+def check_images(paths: list[Path], max_pixels: int | None = MAX_PIXELS, slides: list[Path] = ()) -> None:
+    """Decode every image once, and open every slide (its header and layout): all the unreadable
+    ones in one InputError."""
     problems = []
     for path in paths:
         try:
             read_image(path, max_pixels, f"image {path}")
         except ImageReadError as err:
             problems.append(InputProblem(path, str(err).removeprefix(f"image {path} "), err.hint))
+    for path in slides:
+        try:
+            open_slide(path).close()
+        except ImageReadError as err:
+            problems.append(InputProblem(path, str(err).removeprefix(f"slide {path} "), err.hint))
     if problems:
         raise InputError(problems)
 
@@ -133,15 +144,23 @@ def labelme_for(result: Segmentation, image_path: str, shape: tuple[int, int],
     return labelme_document(shapes, image_path, *shape)
 
 
+def _target(folder: Path, sub: str, name: str, suffix: str) -> Path:
+    """<folder>/<sub>/<name><suffix>, its folder made (``name`` may hold subfolders: set1/raw)."""
+    path = folder / sub / f"{name}{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+_TOOLS = {GEOJSON: "qupath", ROIS: "imagej"}  # the folder of each per-object file
+
+
 def _write(folder: Path, final: Path, path: Path, name: str, image: np.ndarray, result: Segmentation,
            keep_probabilities: bool, priority: list[str] | None, types: dict[str, dict], cells: pd.DataFrame) -> None:
     """One image's files in ``folder`` (staged; ``final`` is where it will be), named ``name`` (a
     path below the common folder of the images: set1/raw)."""
 
     def target(sub: str, suffix: str) -> Path:
-        path = folder / sub / f"{name}{suffix}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
+        return _target(folder, sub, name, suffix)
 
     write_png(result.class_map, target("class_maps", ".png"))
     for kind, instances in result.instances.items():
@@ -149,17 +168,36 @@ def _write(folder: Path, final: Path, path: Path, name: str, image: np.ndarray, 
     image_path = relative_image_path(path, final / "labelme" / f"{name}.json")  # as LabelMe will open it
     write_document(labelme_for(result, image_path, image.shape[:2], priority), target("labelme", ".json"))
     write_png(overlay(image, result), target("overlays", ".png"))
-    tool = {GEOJSON: "qupath", ROIS: "imagej"}
     write_object_files(result.instances, types, result.class_map, cells,
-                       lambda kind, suffix: target(f"{tool[suffix]}/{kind}", suffix))
+                       lambda kind, suffix: target(f"{_TOOLS[suffix]}/{kind}", suffix))
     if keep_probabilities and result.probabilities is not None:  # none from instance models (MaskRCNN)
         np.save(target("probabilities", ".npy"), result.probabilities)
+
+
+def _segment_slide(folder: Path, scratch: Path, path: Path, name: str, fold_models: list, windows: Windows,
+                   types: dict[str, dict], options: SlideOptions, measure: dict) -> tuple[SlideSummary, pd.DataFrame]:
+    """One whole slide's files in ``folder``: its label images (OME-Zarr, or tiled TIFFs converted
+    from an OME-Zarr in ``scratch``), GeoJSON and ROI sets."""
+    as_zarr = options.format == "ome-zarr"
+    store = _target(folder if as_zarr else scratch, "slides", name, ".ome.zarr")
+    with open_slide(path) as slide:
+        labels = LabelStore(store, slide.shape, list(types), fold_models[0].classes, str(path))
+        outputs = SlideOutputs(labels, {t: _target(folder, f"qupath/{t}", name, GEOJSON) for t in types},
+                               {t: _target(folder, f"imagej/{t}", name, ROIS) for t in types})
+        summary, cells = segment_slide(slide, fold_models, windows, types, outputs, options.object_margin, measure)
+    if not as_zarr:
+        labels.to_tiff(CLASS_MAP, _target(folder, "class_maps", name, ".tif"))
+        for kind in types:
+            labels.to_tiff(kind, _target(folder, f"instances/{kind}", name, ".tif"))
+        shutil.rmtree(store)  # the scratch copy this run made
+    return summary, cells
 
 
 def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows: Windows,
           object_spec: dict | None = None, device: str = "auto", save_probabilities: bool = False,
           max_pixels: int | None = MAX_PIXELS, priority: list[str] | None = None, dataset: str = "",
-          bin_width: int = 25, data_dir: Path | None = None, learning: dict | None = None) -> pd.DataFrame:
+          bin_width: int = 25, data_dir: Path | None = None, learning: dict | None = None,
+          slides: SlideOptions = DEFAULT_SLIDES) -> pd.DataFrame:
     """Segment ``images`` with each model set (the fold ensemble of one architecture).
 
     Parameters
@@ -175,6 +213,10 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
         cellbench.measure) and inference.json.
     windows:
         Tiling and test-time augmentation.
+    slides:
+        Which images are whole slides (cellbench.inference.slide_io), read and segmented block by
+        block (cellbench.inference.slide) into <arch>/slides/<name>.ome.zarr (or tiled TIFFs in
+        class_maps/ and instances/), GeoJSON and ROI sets; no LabelMe file, overlay or probabilities.
     object_spec:
         evaluate.objects (None: the schema default), post-processing included.
     device, save_probabilities, max_pixels, priority:
@@ -192,10 +234,11 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
     -------
     predictions.parquet's table: one row per image x architecture.
     """
-    check_images(images, max_pixels)
+    whole_slides = [p for p in images if is_slide(p, max_pixels, slides.every_tiff)]
+    check_images([p for p in images if p not in whole_slides], max_pixels, whole_slides)
     names = output_names(images)
     out_dir = Path(out_dir)
-    rows, cells, rules = [], [], {}
+    rows, cells, rules, slide_record = [], [], {}, {}
     with staged_dir(out_dir, [*images, *(c for s in model_sets for c in s.checkpoints)]) as stage:
         for model_set in model_sets:
             fold_models = load_models(list(model_set.checkpoints), device)
@@ -209,27 +252,42 @@ def infer(images: list[Path], model_sets: list[ModelSet], out_dir: Path, windows
                                                                for kind in ("instances", "qupath", "imagej")),
                         *(["probabilities"] if save_probabilities else [])]:
                 (folder / sub).mkdir(parents=True)
+            run = {"models": len(fold_models), "folds": ",".join(str(m.meta.get("fold")) for m in fold_models),
+                   "tta": windows.tta}
             for path in images:
-                image = read_image(path, max_pixels, f"image {path}").rgb
                 started = time.perf_counter()
-                result = segment(image, fold_models, windows, types, keep_probabilities=save_probabilities)
+                if path in whole_slides:
+                    summary, table = _segment_slide(folder, stage / ".scratch" / model_set.arch, path, names[path],
+                                                    fold_models, windows, types, slides,
+                                                    {"dataset": dataset, "arch": model_set.arch,
+                                                     "sample_id": names[path], "bin_width": bin_width})
+                    cells.append(table)
+                    slide_record.setdefault(model_set.arch, {})[names[path]] = dataclasses.asdict(summary)
+                    size, counts = (summary.height, summary.width), summary.objects
+                    entropy, disagreement = summary.entropy, summary.disagreement
+                else:
+                    image = read_image(path, max_pixels, f"image {path}").rgb
+                    started = time.perf_counter()
+                    result = segment(image, fold_models, windows, types, keep_probabilities=save_probabilities)
+                    cells.append(inferred_cells(image, result.class_map, result.instances, classes, types, dataset,
+                                                model_set.arch, names[path], bin_width))
+                    _write(folder, out_dir / model_set.arch, path, names[path], image, result, save_probabilities,
+                           priority, types, cells[-1])
+                    size, counts = image.shape[:2], {t: int(m.max(initial=0)) for t, m in result.instances.items()}
+                    entropy, disagreement = result.entropy, result.disagreement
                 seconds = time.perf_counter() - started
-                cells.append(inferred_cells(image, result.class_map, result.instances, classes, types, dataset,
-                                            model_set.arch, names[path], bin_width))
-                _write(folder, out_dir / model_set.arch, path, names[path], image, result, save_probabilities,
-                       priority, types, cells[-1])
-                rows.append({"image": str(path), "name": names[path], "arch": model_set.arch, "height": image.shape[0],
-                             "width": image.shape[1], "seconds": seconds, "models": len(fold_models),
-                             "folds": ",".join(str(m.meta.get("fold")) for m in fold_models), "tta": windows.tta,
-                             **{f"n_{name}": int(inst.max(initial=0)) for name, inst in result.instances.items()},
-                             "entropy": result.entropy, "disagreement": result.disagreement})
+                rows.append({"image": str(path), "name": names[path], "arch": model_set.arch, "height": size[0],
+                             "width": size[1], "seconds": seconds, **run, **{f"n_{t}": n for t, n in counts.items()},
+                             "entropy": entropy, "disagreement": disagreement})
                 log.info("%s: %s in %.2f s (entropy %.3f, disagreement %.3f)", model_set.arch, path.name, seconds,
-                         result.entropy, result.disagreement)
+                         entropy, disagreement)
+        shutil.rmtree(stage / ".scratch", ignore_errors=True)
         table = pd.DataFrame(rows)
         write_parquet(table, stage / PREDICTIONS)
         write_parquet(pd.concat(cells, ignore_index=True), stage / CELLS)
         record = {"writer": WRITER, "images": [str(p) for p in images],
                   "models": {s.arch: [str(c) for c in s.checkpoints] for s in model_sets},
-                  "windows": windows.__dict__, "object_rules": rules, "provenance": provenance()}
+                  "windows": windows.__dict__, "object_rules": rules, "slides": slide_record,
+                  "provenance": provenance()}
         (stage / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     return table

@@ -39,12 +39,12 @@ def load_models(checkpoints: list[Path], device: str | torch.device = "auto") ->
     return [FoldModel.load(Path(path), torch_device) for path in checkpoints]
 
 
-def _device_of(fold_models: list[FoldModel]) -> torch.device:
+def device_of(fold_models: list[FoldModel]) -> torch.device:
     weight = next(iter(fold_models[0].net.parameters()), None)
     return torch.device("cpu") if weight is None else weight.device
 
 
-def _choices(mean: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def chosen_outputs(mean: torch.Tensor, n_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(output chosen per pixel, class chosen per pixel): the argmax over the model's outputs, and for
     a touching-border pixel (output index n_classes) its most likely foreground class instead."""
     chosen = argmax_channels(mean, 0)
@@ -59,11 +59,11 @@ def class_map(image: np.ndarray, fold_models: list[FoldModel], windows: Windows 
     if fold_models[0].family == "maskrcnn":
         return _from_detections(image, fold_models, windows, None).class_map
     if fold_models[0].family == "nucleus_guided":
-        return nucleus_guided.segment_cells(image, fold_models, windows, _device_of(fold_models), None)[0]
+        return nucleus_guided.segment_cells(image, fold_models, windows, device_of(fold_models), None)[0]
     out = np.empty(image.shape[:2], np.uint8)
     n, outputs = len(fold_models[0].classes), len(fold_models[0].outputs)
-    for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, _device_of(fold_models)):
-        out[top:bottom, left:right] = _choices(block[:outputs], n)[1].to(torch.uint8).numpy()
+    for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, device_of(fold_models)):
+        out[top:bottom, left:right] = chosen_outputs(block[:outputs], n)[1].to(torch.uint8).numpy()
     return out
 
 
@@ -98,7 +98,7 @@ def segment(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = 
     if fold_models[0].family == "maskrcnn":
         return _from_detections(image, fold_models, windows, object_types)
     if fold_models[0].family == "nucleus_guided":
-        class_out, instances = nucleus_guided.segment_cells(image, fold_models, windows, _device_of(fold_models),
+        class_out, instances = nucleus_guided.segment_cells(image, fold_models, windows, device_of(fold_models),
                                                             object_types)
         return Segmentation(fold_models[0].classes, class_out, instances, None, float("nan"), float("nan"))
     classes = fold_models[0].classes
@@ -109,9 +109,9 @@ def segment(image: np.ndarray, fold_models: list[FoldModel], windows: Windows = 
     output_map = np.empty((height, width), np.uint8) if border is not None else class_out
     probabilities = np.empty((n, height, width), np.float16) if keep_probabilities else None
     entropy = disagreement = 0.0
-    for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, _device_of(fold_models)):
+    for (top, bottom, left, right), block in predict_blocks(image, fold_models, windows, device_of(fold_models)):
         mean, votes = block[:n], block[n:]
-        chosen, chosen_class = _choices(mean, len(classes))
+        chosen, chosen_class = chosen_outputs(mean, len(classes))
         class_out[top:bottom, left:right] = chosen_class.to(torch.uint8).numpy()
         if border is not None:
             output_map[top:bottom, left:right] = chosen.to(torch.uint8).numpy()
