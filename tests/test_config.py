@@ -2,6 +2,7 @@ import pytest
 from helpers import REPO
 
 from cellbench import config as configuration
+from cellbench.errors import ConfigError
 
 
 def test_defaults_fill_every_section():
@@ -98,3 +99,26 @@ def test_not_a_number_and_every_invalid_setting_are_named_at_once():
     text = str(caught.value)
     assert "3 invalid settings" in text and "train/epochs" in text and "split/folds" in text
     assert "train/learning_rate: inf" in text
+
+
+@pytest.mark.parametrize("settings, where", [
+    ({"classes": ["background", "../evil"]}, "classes/1"),
+    ({"classes": ["background", "<script>alert(1)</script>"]}, "classes/1"),
+    ({"classes": ["background", ".."]}, "classes/1"),
+    ({"evaluate": {"objects": {"../../x": {"classes": ["nucleus"]}}}}, "evaluate/objects"),
+    ({"evaluate": {"regions": {"a/b": ["nucleus"]}}}, "evaluate/regions"),
+    ({"results": "out{x}"}, "results"),
+    ({"results": "out<resources>"}, "results"),
+])
+def test_names_that_would_leave_the_results_folder_or_break_planning_are_refused(settings, where):
+    with pytest.raises(ConfigError, match=f"at {where}"):
+        configuration.check(settings)
+
+
+def test_ordinary_names_with_spaces_and_signs_are_names():
+    configuration.check({"classes": ["background", "CD4+ T cell", "plasma cell (CD138)"],
+                         "results": "my results/run 1"})
+    assert configuration.check_name("smears_2026-11", "--name") == "smears_2026-11"
+    for bad in ("../../X", "a/b", "..", "x{1}", "a\nb"):
+        with pytest.raises(ConfigError, match="is not a name"):
+            configuration.check_name(bad, "--name")

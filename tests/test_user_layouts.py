@@ -121,3 +121,20 @@ def test_a_split_setting_that_cannot_work_is_refused_before_any_job(demo_data, t
     assert f"split.folds is 5 but the annotations hold {N_SAMPLES} images" in output
     assert "Job stats" not in output and "validate" not in output  # no job was planned
     assert not (tmp_path / "results").exists()
+
+
+def test_file_names_snakemake_cannot_plan_are_named_before_any_job(demo_data, tmp_path):
+    """{ } and < > in an annotation file's name (Snakemake's wildcards and path variables) stop the
+    planning with one message naming the file, not a WildcardError."""
+    root = tmp_path / "smears"
+    root.mkdir()
+    for index, (sample_id, rgb, class_map, _) in enumerate(samples(demo_data)):
+        name = "set{1}_" + sample_id if index == 0 else "plate<a>_" + sample_id if index == 1 else sample_id
+        Image.fromarray(rgb).save(root / f"{name}.bmp")
+        Image.fromarray(np.array([0, 128, 255], np.uint8)[class_map]).save(root / f"{name}.png")
+    (tmp_path / "user.yaml").write_text(yaml.safe_dump({"data": {"format": "mask_pairs", "annotations": str(root)}}))
+    result = snakemake(tmp_path, "user.yaml", dry_run=True)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "WildcardError" not in output
+    assert "4 input paths hold { } or < >" in output and "set{1}_" in output and "plate<a>_" in output
+    assert not (tmp_path / "results").exists()

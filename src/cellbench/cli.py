@@ -507,6 +507,7 @@ def cmd_export_labelme(args, settings: Settings):
 def cmd_infer(args, settings: Settings):
     from cellbench.inference.infer import ModelSet, find_images, infer, model_sets_from
     layout, chosen = _layout(settings), settings.infer
+    configuration.check_name(args.name, "--name")  # a folder under results/<dataset>/infer, never a path
     images = find_images(args.images or chosen.images)
     checkpoints = args.checkpoints or [layout.checkpoint(a, k) for a in settings.train.architectures
                                        for k in range(settings.split.folds)]

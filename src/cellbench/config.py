@@ -76,6 +76,19 @@ def check(config: dict) -> None:
                           + "\n".join(f"  - {line.removeprefix('invalid configuration at ')}" for line in lines))
 
 
+# A name that becomes a folder or file name (classes, object types, infer's run name): never a path
+# (the schema's pattern for names; Snakemake reads { } and < > in paths as wildcards and variables).
+SAFE_NAME = re.compile(r"^(?!\.\.?$)[^/\\<>{}\x00-\x1f]+$")
+
+
+def check_name(value: str, what: str) -> str:
+    """``value`` if it is a safe name (SAFE_NAME), else a ConfigError naming ``what``."""
+    if not isinstance(value, str) or not SAFE_NAME.match(value):
+        raise ConfigError(f"{what} {value!r} is not a name: it must not contain / \\ < > {{ }} or control characters, "
+                          "nor be . or .. (it becomes a folder name under the results folder)")
+    return value
+
+
 # what only the demo means: its generated cell-type table stratifies its folds (a user's config
 # without metadata must not inherit this)
 DEMO_SETTINGS = {"split": {"stratify_column": "cell_type"}}

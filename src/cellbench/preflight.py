@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -180,11 +181,43 @@ def problems(config: dict) -> tuple[list[str], list[str]]:
     return errors, warnings + split_warnings
 
 
-def check(config: dict, models: bool | None = False) -> list[str]:
+UNPLANNABLE = re.compile(r"[{}<>]")  # Snakemake reads these in a path as wildcards and path variables
+
+
+def planning_problems(config: dict) -> list[str]:
+    """Files the workflow would declare as inputs whose paths Snakemake cannot plan: { } read as
+    wildcards, < > as path variables (the annotation files; infer.images where set). `cellbench`
+    steps run by hand read them as they are."""
+    from cellbench.dataset import ingest
+    from cellbench.inference.inputs import find_images
+    found = []
+    if not config["data"]["demo"]:
+        try:
+            found += [("annotation file", p) for p in ingest.input_files(config)]
+        except (ConfigError, OSError):
+            pass  # data_problems says why
+    if (config.get("infer") or {}).get("images"):
+        try:
+            found += [("infer image", p) for p in find_images(config["infer"]["images"])]
+        except ConfigError:
+            pass  # the infer step says why, when it is asked for
+    hostile = [(what, path) for what, path in found if UNPLANNABLE.search(str(path))]
+    if not hostile:
+        return []
+    shown = "; ".join(f"{what} {path}" for what, path in hostile[:5]) + ("; ..." if len(hostile) > 5 else "")
+    return [f"{len(hostile)} input paths hold {{ }} or < >, which Snakemake reads as wildcards and path variables "
+            f"and cannot plan ({shown}): rename them, or run the `cellbench` steps by hand, which read them as "
+            "they are"]
+
+
+def check(config: dict, models: bool | None = False, workflow: bool = False) -> list[str]:
     """Raise ConfigError listing every problem of a complete configuration; return warnings (one line
     each) for what works but deserves a look. ``models``: also build every architecture (True), never
-    (False), or only when something else is wrong already, so that the one message lists all (None)."""
+    (False), or only when something else is wrong already, so that the one message lists all (None).
+    ``workflow``: also the paths Snakemake cannot plan (planning_problems)."""
     errors, warnings = problems(config)
+    if workflow:
+        errors += planning_problems(config)
     if models or (models is None and errors):
         errors += model_problems(config)
     if errors:

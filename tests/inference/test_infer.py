@@ -217,3 +217,13 @@ def test_qupath_geojson_and_imagej_rois_read_back_as_the_instance_maps(images, c
                     assert not (_even_odd([r for p in parts for r in p], instances.shape) & ~filled).any()
                 checked += 1
     assert checked > 10
+
+
+def test_a_run_name_that_is_a_path_is_refused_before_anything_is_written(images, checkpoints, tmp_path, capsys,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.yaml").write_text("results: results\ndataset: smears\ntrain: {architectures: [FPN]}\n")
+    status = cli.main(["infer", "--name", "../../escaped", "--images", str(images / "scan16.tif"),
+                       "--checkpoints", *map(str, checkpoints)])
+    assert status != 0 and "--name '../../escaped' is not a name" in capsys.readouterr().err
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "results").exists()

@@ -34,7 +34,7 @@ shell.prefix(
 L = Layout(config["results"], config["dataset"])
 annotation_folder(config)  # a clear error now for an inconsistent data section
 # every setting a later step would refuse stops the workflow here, in one message, before any job
-for warning in preflight.check(config, models=None):
+for warning in preflight.check(config, models=None, workflow=True):
     logger.warning(f"cellbench: {warning}")
 ARCHS = config["train"]["architectures"]
 FOLDS = list(range(config["split"]["folds"]))
@@ -47,7 +47,7 @@ wildcard_constraints:
     arch="|".join(re.escape(arch) for arch in ARCHS),
     fold=r"\d+",
     fraction="|".join(re.escape(f) for f in BUDGETS) or "(?!)",
-    name=r"[^/]+",
+    name=r"(?!\.\.?$)[^/\\<>{}]+",
 
 
 def settings(*sections, **extra):

@@ -37,15 +37,38 @@ def _object_keys(shapes: list[Shape], footprints: list[Footprint], rank: dict[st
     if mode == "labelme":
         return [(s.class_name, s.group_id) if s.group_id is not None else ("shape", s.index) for s in shapes]
     keys: list[tuple] = [("group", s.group_id) if s.group_id is not None else ("shape", s.index) for s in shapes]
+    index = _WindowIndex(footprints)
     for i, shape in enumerate(shapes):
         centre = footprints[i].centre() if shape.group_id is None else None
         if centre is None:
             continue
-        containers = [j for j, other in enumerate(shapes)
-                      if rank[other.class_name] < rank[shape.class_name] and footprints[j].contains(*centre)]
+        containers = [j for j in index.around(*centre)
+                      if rank[shapes[j].class_name] < rank[shape.class_name] and footprints[j].contains(*centre)]
         if containers:
             keys[i] = keys[min(containers, key=lambda j: footprints[j].area)]
     return keys
+
+
+class _WindowIndex:
+    """Which shapes' windows cover a pixel, by a grid of square cells: each shape is listed in the
+    cells its window overlaps, so finding the shapes around a centre looks at a few shapes, not all
+    of them (200,000 ungrouped shapes: seconds instead of hours)."""
+
+    CELL = 64
+
+    def __init__(self, footprints: list[Footprint]):
+        self.cells: dict[tuple[int, int], list[int]] = {}
+        for j, footprint in enumerate(footprints):
+            rows, columns = footprint.window
+            if rows.stop <= rows.start or columns.stop <= columns.start:
+                continue
+            for row in range(rows.start // self.CELL, (rows.stop - 1) // self.CELL + 1):
+                for column in range(columns.start // self.CELL, (columns.stop - 1) // self.CELL + 1):
+                    self.cells.setdefault((row, column), []).append(j)
+
+    def around(self, y: int, x: int) -> list[int]:
+        """The shapes (in file order) whose windows may hold pixel (y, x)."""
+        return self.cells.get((y // self.CELL, x // self.CELL), [])
 
 
 def to_maps(shapes: list[Shape], shape_hw: tuple[int, int], classes: list[str],
