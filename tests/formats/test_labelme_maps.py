@@ -90,3 +90,33 @@ def test_labelme_instance_mode_keeps_labels_apart(tmp_path):
     _, cells = labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "cell")
     _, objects = labelme.to_maps(annotation.shapes, annotation.shape_hw, CLASSES, None, "labelme")
     assert cells.max() == 1 and objects.max() == 2 and objects[8, 8] != objects[3, 3]
+
+
+def test_ungrouped_shapes_join_the_same_containers_as_a_search_over_every_shape():
+    """The grid index of maps._object_keys finds exactly what comparing every pair finds."""
+    from cellbench.formats.labelme.maps import _object_keys
+    from cellbench.formats.labelme.painting import rasterise
+    rng = np.random.default_rng(5)
+    classes = ["background", "cytoplasm", "nucleus"]
+    raw = []
+    for _ in range(300):  # nested, overlapping, huge and tiny shapes over several grid cells
+        cx, cy, r = rng.uniform(0, 400), rng.uniform(0, 300), rng.choice([3.0, 15.0, 60.0, 200.0])
+        label = "nucleus" if rng.random() < 0.5 else "cytoplasm"
+        angles = np.linspace(0, 2 * np.pi, 9, endpoint=False)
+        raw.append({"label": label, "points": [[cx + r * np.cos(a), cy + r * np.sin(a)] for a in angles],
+                    "group_id": None, "shape_type": "polygon"})
+    shapes = labelme.parse_shapes(raw, classes)
+    footprints = [rasterise(s.shape_type, s.points, 300, 400, s.mask) for s in shapes]
+    rank = labelme.paint_order(classes, None)
+    keys = _object_keys(shapes, footprints, rank, "cell")
+    expected = [("shape", s.index) for s in shapes]
+    for i, shape in enumerate(shapes):
+        centre = footprints[i].centre()
+        if centre is None:
+            continue
+        containers = [j for j, other in enumerate(shapes)
+                      if rank[other.class_name] < rank[shape.class_name] and footprints[j].contains(*centre)]
+        if containers:
+            expected[i] = expected[min(containers, key=lambda j: footprints[j].area)]
+    assert keys == expected
+    assert sum(k != ("shape", s.index) for k, s in zip(keys, shapes, strict=True)) > 50  # many joined
