@@ -138,3 +138,20 @@ def test_the_default_pixel_limit_is_the_schema_default():
     from cellbench import config as configuration
     from cellbench.images import MAX_PIXELS
     assert MAX_PIXELS == configuration.defaults()["data"]["max_pixels"]
+
+
+def test_an_image_of_only_nan_is_read_as_black_with_a_warning(tmp_path, caplog):
+    import logging
+
+    from PIL import Image
+
+    from cellbench.images import read_image
+    Image.fromarray(np.full((8, 9), np.nan, np.float32)).save(tmp_path / "nan.tif")
+    with caplog.at_level(logging.WARNING):
+        loaded = read_image(tmp_path / "nan.tif", what=f"image {tmp_path / 'nan.tif'}")
+    assert loaded.rgb.shape == (8, 9, 3) and not loaded.rgb.any()
+    assert f"image {tmp_path / 'nan.tif'} holds no finite value" in caplog.text
+    Image.fromarray(np.array([[np.nan, 1.0]], np.float32)).save(tmp_path / "some.tif")
+    caplog.clear()
+    read_image(tmp_path / "some.tif")
+    assert "no finite value" not in caplog.text

@@ -123,6 +123,12 @@ def staged_dir(final: Path, inputs: Iterable[Path] = ()) -> Iterator[Path]:
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OutputError(f"cannot write {final}: {os.strerror(err.errno)} (writing {err.filename or 'it'}); the "
+                              "disk is full: free space and run again; nothing was kept") from None
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -10,6 +10,7 @@ an image may be (``max_pixels``, checked from the header before any pixel is dec
 from __future__ import annotations
 
 import io
+import logging
 import struct
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 READ_FORMATS = ("PNG", "JPEG", "BMP", "TIFF")
@@ -138,13 +141,16 @@ def opened(source: Path | bytes, max_pixels: int | None = MAX_PIXELS, what: str 
                 raise ImageReadError(f"{what} cannot be read ({_reason(err)})") from None
 
 
-def to_rgb8(pil: Image.Image) -> LoadedImage:
+def to_rgb8(pil: Image.Image, what: str = "image") -> LoadedImage:
     """EXIF orientation applied, alpha dropped, grey/palette expanded, 16-bit scaled to 8-bit."""
     pil = ImageOps.exif_transpose(pil)
     mode = pil.mode
     scale = 1.0
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        values = np.nan_to_num(np.asarray(pil, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        values = np.asarray(pil, dtype=np.float64)
+        if mode == "F" and values.size and not np.isfinite(values).any():
+            log.warning("%s holds no finite value (every pixel NaN or infinite): it is read as black", what)
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
         top = 65535.0 if mode.startswith("I;16") else max(float(values.max(initial=0.0)), 1.0)
         scale = 255.0 / top
         grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
@@ -157,7 +163,7 @@ def to_rgb8(pil: Image.Image) -> LoadedImage:
 def read_image(source: Path | bytes, max_pixels: int | None = MAX_PIXELS, what: str = "image") -> LoadedImage:
     """Read an image file (or encoded bytes) as 8-bit RGB. Raises ImageReadError (a ValueError)."""
     with opened(source, max_pixels, what) as pil:
-        return to_rgb8(pil)
+        return to_rgb8(pil, what)
 
 
 def image_size(source: Path | bytes, max_pixels: int | None = MAX_PIXELS, what: str = "image") -> tuple[int, int]:

@@ -110,12 +110,12 @@ def test_ungrouped_shapes_join_the_same_containers_as_a_search_over_every_shape(
     rank = labelme.paint_order(classes, None)
     keys = _object_keys(shapes, footprints, rank, "cell")
     expected = [("shape", s.index) for s in shapes]
-    for i, shape in enumerate(shapes):
+    for i, one in enumerate(shapes):
         centre = footprints[i].centre()
         if centre is None:
             continue
         containers = [j for j, other in enumerate(shapes)
-                      if rank[other.class_name] < rank[shape.class_name] and footprints[j].contains(*centre)]
+                      if rank[other.class_name] < rank[one.class_name] and footprints[j].contains(*centre)]
         if containers:
             expected[i] = expected[min(containers, key=lambda j: footprints[j].area)]
     assert keys == expected

@@ -227,3 +227,21 @@ def test_a_run_name_that_is_a_path_is_refused_before_anything_is_written(images,
                        "--checkpoints", *map(str, checkpoints)])
     assert status != 0 and "--name '../../escaped' is not a name" in capsys.readouterr().err
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_full_disk_is_one_line_naming_the_output_and_nothing_is_kept(images, checkpoints, tmp_path, capsys,
+                                                                        monkeypatch):
+    import errno
+
+    from cellbench.inference import infer as infer_module
+
+    def full(array, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    monkeypatch.setattr(infer_module, "write_png", full)
+    out = tmp_path / "segmented"
+    status = cli.main(["infer", "--images", str(images / "scan16.tif"), "--checkpoints", *map(str, checkpoints),
+                       "--out", str(out), "--config-json", json.dumps({"infer": {"architectures": ["FPN"],
+                                                                                 "tile_size": 64}})])
+    error = capsys.readouterr().err
+    assert status == 1 and f"cannot write {out}: No space left on device" in error and "disk is full" in error
+    assert "Traceback" not in error and not out.exists() and not list(tmp_path.glob(".segmented*"))

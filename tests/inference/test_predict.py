@@ -94,3 +94,32 @@ def test_object_rules_are_learned_from_the_model_training_images_only(demo_data,
                            {**meta, "train_samples": samples[:3]})
     with pytest.raises(InputError, match="trained on images of fold 0 itself"):
         predict_fold(tmp_path / "leaky.pt", demo_data, splits, 0, tmp_path / "out2", "cpu")
+
+
+def test_a_truncated_or_pickle_payload_checkpoint_is_named_in_one_line(demo_data, tmp_path, capsys):
+    import pickle
+
+    from cellbench import cli
+    manifest = pd.read_parquet(demo_data / "manifest.parquet")
+    pd.DataFrame({"sample_id": manifest["sample_id"][:4], "fold": [0, 0, 1, 1]}).to_parquet(tmp_path / "splits.parquet")
+    meta = {"arch": "Unet", "encoder": "resnet18", "classes": ["background", "cytoplasm", "nucleus"],
+            "in_channels": 3, "mean": [0.5] * 3, "std": [0.25] * 3, "size_divisor": 32, "fold": 0}
+    models.save_checkpoint(tmp_path / "whole.pt", models.build("Unet", "resnet18", 3), meta)
+    data = (tmp_path / "whole.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this ran",))
+    torch.save({"state_dict": {}, **meta, "extra": Payload()}, tmp_path / "payload.pt")
+    (tmp_path / "pickled.pt").write_bytes(pickle.dumps({"a": Payload()}))
+    for name, reason in (("truncated.pt", "truncated or damaged"), ("payload.pt", "refused without running them"),
+                         ("pickled.pt", "is not a cellbench checkpoint")):
+        status = cli.main(["predict", "--checkpoint", str(tmp_path / name), "--data", str(demo_data), "--splits",
+                           str(tmp_path / "splits.parquet"), "--arch", "Unet", "--fold", "0", "--out",
+                           str(tmp_path / f"out_{name}"), "--config-json", '{"train": {"device": "cpu"}}'])
+        captured = capsys.readouterr()
+        assert status == 1 and f"{tmp_path / name}: is not a cellbench checkpoint" in captured.err
+        assert reason in captured.err and "Traceback" not in captured.err and "this ran" not in captured.out
+        assert len(captured.err.strip().splitlines()) == 2  # "1 problem in the input:" and the file's line
+        assert not (tmp_path / f"out_{name}").exists()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import segmentation_models_pytorch as smp
 import torch
 
-from cellbench.errors import ConfigError, WeightsUnavailable
+from cellbench.errors import ConfigError, InputError, InputProblem, WeightsUnavailable
 from cellbench.fsutil import save_torch
 from cellbench.training.targets import outputs
 
@@ -50,8 +52,29 @@ def save_checkpoint(path: Path, model: torch.nn.Module | dict, meta: dict) -> No
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild the model from a checkpoint (weights-only unpickling); return it in eval mode."""
+    """Rebuild the model from a checkpoint (weights-only unpickling); return it in eval mode. A file
+    that is not a whole cellbench checkpoint is an InputError naming it."""
+    try:
+        return _load_checkpoint(Path(path), device)
+    except (ConfigError, WeightsUnavailable):
+        raise
+    except FileNotFoundError:
+        raise InputError([InputProblem(Path(path), "does not exist", "train the model first")]) from None
+    except Exception as err:  # truncated, not a zip, a pickle with code, missing or mistyped keys
+        if isinstance(err, pickle.UnpicklingError):
+            reason = "it holds objects or code a checkpoint never holds (refused without running them)"
+        elif isinstance(err, (RuntimeError, EOFError, zipfile.BadZipFile)):
+            reason = "it is truncated or damaged"
+        else:
+            reason = f"it lacks what a checkpoint holds ({type(err).__name__}: {str(err)[:100]})"
+        raise InputError([InputProblem(Path(path), f"is not a cellbench checkpoint: {reason}",
+                                       "train the model again (its train step writes it)")]) from None
+
+
+def _load_checkpoint(path: Path, device: str | torch.device) -> tuple[torch.nn.Module, dict]:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(checkpoint, dict):
+        raise TypeError(f"a {type(checkpoint).__name__}, not a dict")
     if checkpoint.get("family") == "maskrcnn":
         from cellbench.training import maskrcnn
         model = maskrcnn.build(len(checkpoint["detection_types"]), checkpoint["mean"], checkpoint["std"],
