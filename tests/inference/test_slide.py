@@ -49,9 +49,18 @@ class StainModel(torch.nn.Module):
         return self.classify(self.smooth(x))
 
 
-def stain_models() -> list[FoldModel]:
-    return [FoldModel(StainModel().eval(), {"classes": CLASSES, "mean": [0.0] * 3, "std": [1.0] * 3,
-                                            "size_divisor": 32, "fold": 0, "arch": "Stain"})]
+class BorderStainModel(StainModel):
+    """The same, with a touching-border output that marks the darkest nucleus pixels."""
+
+    def forward(self, x):
+        logits = super().forward(x)
+        return torch.cat([logits, logits[:, 2:3] - 2.0], dim=1)
+
+
+def stain_models(border: bool = False) -> list[FoldModel]:
+    net = BorderStainModel() if border else StainModel()
+    return [FoldModel(net.eval(), {"classes": CLASSES, "mean": [0.0] * 3, "std": [1.0] * 3, "size_divisor": 32,
+                                   "fold": 0, "arch": "Stain", "target": "boundary" if border else "classes"})]
 
 
 def write_pyramid(path, image):
@@ -156,13 +165,13 @@ def test_objects_crossing_block_borders_equal_a_whole_image_run(mosaic, tmp_path
     assert cells["object_id"].is_unique and cells["centroid_row"].max() > 256
 
 
-@pytest.mark.parametrize("form", ["ome-zarr", "tiff"])
-def test_infer_writes_slides_as_ome_zarr_or_tiled_tiff(mosaic, tmp_path, monkeypatch, form):
+@pytest.mark.parametrize("form, border", [("ome-zarr", False), ("tiff", False), ("ome-zarr", True)])
+def test_infer_writes_slides_as_ome_zarr_or_tiled_tiff(mosaic, tmp_path, monkeypatch, form, border):
     from cellbench.inference import infer as infer_module
     (tmp_path / "in").mkdir()
     write_pyramid(tmp_path / "in" / "slide.ome.tif", mosaic)
     Image.fromarray(mosaic[:200, :300]).save(tmp_path / "in" / "small.png")
-    monkeypatch.setattr(infer_module, "load_models", lambda checkpoints, device: stain_models())
+    monkeypatch.setattr(infer_module, "load_models", lambda checkpoints, device: stain_models(border))
     table = infer(sorted((tmp_path / "in").iterdir()), [ModelSet("Stain", ("model.pt",))], tmp_path / "out",
                   Windows(tile_size=64, block_size=128), {"cell": {"classes": ["cytoplasm", "nucleus"],
                                                                   "seeds": ["nucleus"]}},
@@ -172,6 +181,7 @@ def test_infer_writes_slides_as_ome_zarr_or_tiled_tiff(mosaic, tmp_path, monkeyp
     if form == "ome-zarr":
         root = zarr.open_group(str(out / "slides" / "slide.ome.zarr"), mode="r")
         assert root["labels"].attrs["labels"] == ["class_map", "cell"]
+        assert sorted(p.name for p in (out / "slides" / "slide.ome.zarr").iterdir()) == [".zattrs", ".zgroup", "labels"]
         assert root["labels/cell"].attrs["multiscales"][0]["datasets"][0]["path"] == "0"
         cells_map = root["labels/cell/0"][:]
     else:

@@ -181,10 +181,13 @@ def _segment_slide(folder: Path, scratch: Path, path: Path, name: str, fold_mode
     as_zarr = options.format == "ome-zarr"
     store = _target(folder if as_zarr else scratch, "slides", name, ".ome.zarr")
     with open_slide(path) as slide:
-        labels = LabelStore(store, slide.shape, list(types), fold_models[0].classes, str(path))
+        classes = fold_models[0].classes
+        labels = LabelStore(store, slide.shape, list(types), classes, str(path),
+                            outputs=len(fold_models[0].outputs) > len(classes))
         outputs = SlideOutputs(labels, {t: _target(folder, f"qupath/{t}", name, GEOJSON) for t in types},
                                {t: _target(folder, f"imagej/{t}", name, ROIS) for t in types})
         summary, cells = segment_slide(slide, fold_models, windows, types, outputs, options.object_margin, measure)
+        labels.close()
     if not as_zarr:
         labels.to_tiff(CLASS_MAP, _target(folder, "class_maps", name, ".tif"))
         for kind in types:

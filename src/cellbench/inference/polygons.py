@@ -20,7 +20,7 @@ from skimage.draw import polygon as fill_polygon
 from skimage.measure import find_contours
 
 
-def _geometry(mask: np.ndarray, top: int, left: int) -> shapely.Geometry:
+def outline(mask: np.ndarray, top: int, left: int) -> shapely.Geometry:
     """The outline of the True pixels of ``mask`` (its corner at row ``top``, column ``left``):
     shells with their holes (even-odd of every ring), a MultiPolygon where it is in pieces."""
     padded = np.pad(mask, 1).astype(np.uint8)
@@ -46,7 +46,7 @@ def outlines(instances: np.ndarray, labels: Iterable[int] | None = None, offset:
     for label, window in enumerate(ndimage.find_objects(instances), start=1):
         if window is None or (wanted is not None and label not in wanted):
             continue
-        found[label] = _geometry(instances[window] == label, window[0].start + offset[0],
+        found[label] = outline(instances[window] == label, window[0].start + offset[0],
                                  window[1].start + offset[1])
     return found
 

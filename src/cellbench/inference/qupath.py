@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import ndimage
 
-from cellbench.inference.polygons import outlines
+from cellbench.inference.polygons import outline
 
 # cells.parquet's columns that link a row rather than measure the object
 LINK_COLUMNS = ("dataset", "source", "fold", "sample_id", "name", "cell_type", "object_type", "object_id",
@@ -45,19 +46,23 @@ def features(instances: np.ndarray, object_type: str, colour_index: int, class_m
     colour = TYPE_COLOURS[colour_index % len(TYPE_COLOURS)]
     seeds = np.isin(class_map, seed_classes) if seed_classes and class_map is not None else None
     areas = np.bincount(instances.ravel())  # every object has its area, measured as a type or not
+    wanted = None if labels is None else {int(v) for v in labels}
     found = []
-    for object_id, geometry in outlines(instances, labels, offset).items():
+    for object_id, box in enumerate(ndimage.find_objects(instances), start=1):
+        if box is None or (wanted is not None and object_id not in wanted):
+            continue
+        mine = instances[box] == object_id
+        top, left = box[0].start + offset[0], box[1].start + offset[1]
         properties = {"objectType": "cell" if seeds is not None else "detection",
                       "name": f"{object_type} {object_id}",
                       "classification": {"name": object_type, "color": colour},
                       "isLocked": False, "object_id": object_id,
                       "measurements": {f"{object_type}_area": float(areas[object_id]),
                                        **(measured or {}).get(object_id, {})}}
-        if seeds is not None:
-            nucleus = outlines(((instances == object_id) & seeds).view(np.uint8), offset=offset).get(1)
-            if nucleus is not None:
-                properties["nucleusGeometry"] = shapely.geometry.mapping(nucleus)
-        found.append({"type": "Feature", "geometry": shapely.geometry.mapping(geometry), "properties": properties})
+        if seeds is not None and (nucleus := mine & seeds[box]).any():
+            properties["nucleusGeometry"] = shapely.geometry.mapping(outline(nucleus, top, left))
+        found.append({"type": "Feature", "geometry": shapely.geometry.mapping(outline(mine, top, left)),
+                      "properties": properties})
     return found
 
 

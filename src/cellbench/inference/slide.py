@@ -1,13 +1,14 @@
 """A whole slide segmented block by block, with memory bounded by the block, not the slide.
 
-Each block of ``block_size`` is read with a margin (``object_margin``) in which its objects are
-completed, plus the whole slide's windows that touch that region, so that its probabilities and
-class map are exactly the whole slide's (ensemble.reading_region). Objects are made in the block
-plus margin; a block keeps the objects whose top-left corner lies inside it, so an object that
-crosses a block border is kept once, whole, by one block, and equals what a whole-image run gives
-unless it (or the clump of touching cells it is flooded in) reaches farther than the margin, which
-is counted and reported. Kept objects get slide-wide ids and are written to the OME-Zarr label
-store, measured, and added to the QuPath GeoJSON and ImageJ ROI sets as they come.
+Two passes. First each block of ``block_size`` is predicted, read with the whole slide's windows
+that touch it, so that its probabilities and class map are exactly the whole slide's
+(ensemble.reading_region), and its class map written to the label store: every pixel is predicted
+once. Then each block's objects are made from the stored class map of the block plus a margin
+(``object_margin``); a block keeps the objects whose top-left corner lies inside it, so an object
+that crosses a block border is kept once, whole, by one block, and equals what a whole-image run
+gives unless it (or the clump of touching cells it is flooded in) reaches farther than the margin,
+which is counted and reported. Kept objects get slide-wide ids and are written to the label store,
+measured, and added to the QuPath GeoJSON and ImageJ ROI sets as they come.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from cellbench.inference.ensemble import (
     _block_probabilities,
     _Predictor,
     _stitch_device,
-    reading_region,
+    blocks,
     window_size,
 )
 from cellbench.inference.segment import chosen_outputs, device_of
 from cellbench.inference.slide_io import Slide
-from cellbench.inference.slide_labels import CLASS_MAP, LabelStore
+from cellbench.inference.slide_labels import CLASS_MAP, OUTPUT_MAP, LabelStore
 from cellbench.measure.measure import inferred_cells
 
 log = logging.getLogger(__name__)
@@ -111,88 +112,94 @@ def _inside(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) 
     return slice(inner[0] - outer[0], inner[1] - outer[0]), slice(inner[2] - outer[2], inner[3] - outer[2])
 
 
-class _BlockPredictor:
-    """Class and output maps of a region, exactly as a whole-slide run would give them, plus the
-    entropy and disagreement sums of a part of it."""
+BAND = 256  # rows of a block turned into class maps at once (bounds the temporaries of the argmax)
 
-    def __init__(self, slide: Slide, fold_models: list[FoldModel], windows: Windows):
-        self.slide, self.windows = slide, windows
-        self.n_classes, self.n_outputs = len(fold_models[0].classes), len(fold_models[0].outputs)
-        self.device = device_of(fold_models)
-        self.divisor = max(m.divisor for m in fold_models)
-        self.tile = window_size(windows, self.divisor)
-        self.predictor = _Predictor(fold_models, windows, self.device)
 
-    def __call__(self, region, inner):
-        """(image, class map, output map of ``region``; entropy sum, disagreement sum over ``inner``)."""
-        read = reading_region(region, self.slide.shape, self.windows.block_size, self.tile, self.windows.overlap)
-        image = self.slide.read(*read)
-        stitch = _stitch_device(self.device, image.shape[0] * image.shape[1], self.n_outputs)
-        values = _block_probabilities(image, self.predictor, self.windows, self.divisor, self.device, stitch).cpu()
-        rows, columns = _inside(read, region)
-        values, image = values[:, rows, columns], image[rows, columns]
-        mean, votes = values[:self.n_outputs], values[self.n_outputs:]
-        chosen, chosen_class = chosen_outputs(mean, self.n_classes)
-        own = _inside(region, inner)
-        inner_mean = mean[:, own[0], own[1]]
-        entropy = float(-(inner_mean * torch.log(inner_mean.clamp_min(1e-12))).sum())
-        disagreement = float((1.0 - votes[:, own[0], own[1]].gather(0, chosen[own][None])).clamp_min(0).sum())
-        class_map = chosen_class.to(torch.uint8).numpy()
-        output_map = chosen.to(torch.uint8).numpy() if self.n_outputs > self.n_classes else class_map
-        return image, class_map, output_map, entropy, disagreement
+def _predict_pass(slide: Slide, fold_models: list[FoldModel], windows: Windows, labels: LabelStore,
+                  border: int | None) -> tuple[float, float]:
+    """Pass 1: every block's class map (and, for a touching-border model, its output map) into
+    ``labels``, each pixel predicted once, with exactly the whole slide's windows; returns the sums of
+    the predictive entropy and of the fold disagreement over the slide."""
+    n_classes, n_outputs = len(fold_models[0].classes), len(fold_models[0].outputs)
+    device = device_of(fold_models)
+    divisor = max(m.divisor for m in fold_models)
+    tile = window_size(windows, divisor)
+    predictor = _Predictor(fold_models, windows, device)
+    entropy = disagreement = 0.0
+    for inner, read in blocks(*slide.shape, windows.block_size, tile, windows.overlap):
+        image = slide.read(*read)
+        stitch = _stitch_device(device, image.shape[0] * image.shape[1], n_outputs)
+        values = _block_probabilities(image, predictor, windows, divisor, device, stitch).cpu()
+        del image
+        rows, columns = _inside(read, inner)
+        height = inner[1] - inner[0]
+        class_map = np.empty((height, inner[3] - inner[2]), np.uint8)
+        output_map = np.empty_like(class_map) if border is not None else class_map
+        for top in range(0, height, BAND):
+            band = values[:, rows.start + top:min(rows.start + top + BAND, rows.stop), columns]
+            mean, votes = band[:n_outputs], band[n_outputs:]
+            chosen, chosen_class = chosen_outputs(mean, n_classes)
+            class_map[top:top + BAND] = chosen_class.to(torch.uint8).numpy()
+            if border is not None:
+                output_map[top:top + BAND] = chosen.to(torch.uint8).numpy()
+            entropy += float(-(mean * torch.log(mean.clamp_min(1e-12))).sum())
+            disagreement += float((1.0 - votes.gather(0, chosen[None])).clamp_min(0).sum())
+        del values
+        labels.write(CLASS_MAP, inner, class_map)
+        if border is not None:
+            labels.write(OUTPUT_MAP, inner, output_map)
+    return entropy, disagreement
 
 
 def segment_slide(slide: Slide, fold_models: list[FoldModel], windows: Windows, types: dict[str, dict],
                   out: SlideOutputs, object_margin: int, measure: dict) -> tuple[SlideSummary, pd.DataFrame]:
     """Segment ``slide`` block by block into ``out``; return its summary and its cells table.
 
-    ``measure``: inferred_cells' dataset, arch, sample_id (the output name) and bin_width.
+    Pass 1 writes the class map (_predict_pass); pass 2 reads it back block by block with the margin,
+    makes, keeps, numbers, writes, measures and outlines the objects. ``measure``: inferred_cells'
+    dataset, arch, sample_id (the output name) and bin_width.
     """
     height, width = slide.shape
     classes = fold_models[0].classes
-    border = len(classes) if len(fold_models[0].outputs) > len(classes) else None
-    predict = _BlockPredictor(slide, fold_models, windows)
-    block = windows.block_size
+    n = len(fold_models[0].outputs)
+    border = len(classes) if n > len(classes) else None
     summary = SlideSummary(height, width, dict.fromkeys(types, 0))
-    cells, entropy, disagreement = [], 0.0, 0.0
+    entropy, disagreement = _predict_pass(slide, fold_models, windows, out.labels, border)
+    pixels = max(height * width, 1)
+    summary.entropy = entropy / pixels / math.log(n) if n > 1 else 0.0
+    summary.disagreement = disagreement / pixels
+    cells = []
     writers = {name: qupath.FeatureCollectionWriter(path) for name, path in out.geojson.items()}
     try:
-        for top in range(0, height, block):
-            for left in range(0, width, block):
-                inner = (top, min(top + block, height), left, min(left + block, width))
-                region = _region_of(inner, object_margin, (height, width))
-                image, class_map, output_map, block_entropy, block_disagreement = predict(region, inner)
-                entropy, disagreement = entropy + block_entropy, disagreement + block_disagreement
-                out.labels.write(CLASS_MAP, inner, class_map[_inside(region, inner)])
-                kept = {}
-                for name, kind in types.items():
-                    labels = objects.objects_of(output_map, kind, border)
-                    owned, at_margin = _owned(labels, inner, region, (height, width))
-                    kept[name] = _renumbered(labels, owned, summary.objects[name] + 1)
-                    summary.objects[name] += len(owned)
-                    summary.objects_at_margin += at_margin
-                    summary.contested_pixels += out.labels.add_objects(name, region, kept[name])
-                block_cells = inferred_cells(image, class_map, kept, classes, types, measure["dataset"],
-                                             measure["arch"], measure["sample_id"], measure["bin_width"])
-                block_cells["centroid_row"] += region[0]
-                block_cells["centroid_column"] += region[2]
-                cells.append(block_cells)
-                corner = (region[0], region[2])
-                for index, (name, kind) in enumerate(types.items()):
-                    writers[name].add(qupath.features(kept[name], name, index, class_map, kind.get("seeds"),
-                                                      qupath.measurements(block_cells, name), offset=corner))
-                    imagej_rois.write(out.rois[name], imagej_rois.rois(kept[name], name, offset=corner),
-                                      append=summary.blocks > 0)
-                summary.blocks += 1
-                log.info("slide %s: block %d (rows %d-%d, columns %d-%d); objects so far: %s", slide.path.name,
-                         summary.blocks, *inner, summary.objects)
+        for inner, _ in blocks(height, width, windows.block_size, None, 0.0):
+            region = _region_of(inner, object_margin, (height, width))
+            class_map = out.labels.read(CLASS_MAP, region)
+            output_map = out.labels.read(OUTPUT_MAP, region) if border is not None else class_map
+            kept = {}
+            for name, kind in types.items():
+                found = objects.objects_of(output_map, kind, border)
+                owned, at_margin = _owned(found, inner, region, (height, width))
+                kept[name] = _renumbered(found, owned, summary.objects[name] + 1)
+                summary.objects[name] += len(owned)
+                summary.objects_at_margin += at_margin
+                summary.contested_pixels += out.labels.add_objects(name, region, kept[name])
+            block_cells = inferred_cells(slide.read(*region), class_map, kept, classes, types, measure["dataset"],
+                                         measure["arch"], measure["sample_id"], measure["bin_width"])
+            block_cells["centroid_row"] += region[0]
+            block_cells["centroid_column"] += region[2]
+            cells.append(block_cells)
+            corner = (region[0], region[2])
+            for index, (name, kind) in enumerate(types.items()):
+                writers[name].add(qupath.features(kept[name], name, index, class_map, kind.get("seeds"),
+                                                  qupath.measurements(block_cells, name), offset=corner))
+                imagej_rois.write(out.rois[name], imagej_rois.rois(kept[name], name, offset=corner),
+                                  append=summary.blocks > 0)
+            summary.blocks += 1
+            log.info("slide %s: block %d (rows %d-%d, columns %d-%d); objects so far: %s", slide.path.name,
+                     summary.blocks, *inner, summary.objects)
     finally:
         for writer in writers.values():
             writer.close()
-    pixels = max(height * width, 1)
-    n = len(fold_models[0].outputs)
-    summary.entropy = entropy / pixels / math.log(n) if n > 1 else 0.0
-    summary.disagreement = disagreement / pixels
     if summary.objects_at_margin:
         log.warning("slide %s: %d objects reach the edge of their block's margin and may be cut; raise "
                     "infer.object_margin (now %d px) above the largest object", slide.path.name,

@@ -14,6 +14,7 @@ import numpy as np
 CHUNK = 1024
 TIFF_TILE = 512
 CLASS_MAP = "class_map"
+OUTPUT_MAP = "outputs"  # a touching-border model's chosen outputs (border included): pass 2 reads it
 
 
 def _multiscale(name: str) -> dict:
@@ -25,7 +26,7 @@ class LabelStore:
     """<path>/labels/<map>/0 for the class map and every object type, all ``shape`` (rows, columns)."""
 
     def __init__(self, path: Path, shape: tuple[int, int], object_types: list[str], classes: list[str],
-                 source: str):
+                 source: str, outputs: bool = False):
         import zarr
         self.path = Path(path)
         root = zarr.open_group(str(self.path), mode="w-", zarr_format=2)
@@ -41,6 +42,20 @@ class LabelStore:
             dtype = np.uint8 if name == CLASS_MAP else np.uint32
             self.maps[name] = group.create_array("0", shape=tuple(shape), chunks=(CHUNK, CHUNK), dtype=dtype,
                                                  fill_value=0, chunk_key_encoding={"name": "v2", "separator": "/"})
+        if outputs:  # working data, not a label image: removed by close()
+            self.maps[OUTPUT_MAP] = root.create_array(OUTPUT_MAP, shape=tuple(shape), chunks=(CHUNK, CHUNK),
+                                                      dtype=np.uint8, fill_value=0)
+
+    def read(self, name: str, region: tuple[int, int, int, int]) -> np.ndarray:
+        top, bottom, left, right = region
+        return self.maps[name][top:bottom, left:right]
+
+    def close(self) -> None:
+        """Remove the working data (the output map of a touching-border model)."""
+        if OUTPUT_MAP in self.maps:
+            import shutil
+            del self.maps[OUTPUT_MAP]
+            shutil.rmtree(self.path / OUTPUT_MAP, ignore_errors=True)
 
     def write(self, name: str, region: tuple[int, int, int, int], values: np.ndarray) -> None:
         top, bottom, left, right = region
