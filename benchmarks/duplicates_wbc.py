@@ -53,6 +53,22 @@ COPIES = {
     "resize0.9": lambda x: resize(x, 0.9),
     "jpeg75_crop4_resize0.5": lambda x: jpeg(resize(x[4:, 4:], 0.5), 75),
 }
+# rotated and mirrored copies: found by comparing with every rotation and mirror (perceptual_hash_d4)
+TURNED = {
+    "rot90": lambda x: np.rot90(x),
+    "rot180": lambda x: np.rot90(x, 2),
+    "rot270": lambda x: np.rot90(x, 3),
+    "mirror": lambda x: x[:, ::-1],
+    "flip": lambda x: x[::-1],
+    "transpose": lambda x: np.swapaxes(x, 0, 1),
+    "rot90_jpeg75": lambda x: jpeg(np.ascontiguousarray(np.rot90(x)), 75),
+    "mirror_crop2_resize0.9": lambda x: resize(np.ascontiguousarray(x[2:-2, 2:-2, :][:, ::-1]), 0.9),
+}
+
+
+def d4_distance(hash_a: str, d4_b: str) -> int:
+    """The smallest distance between an image's hash and any rotation or mirror of another's."""
+    return min(duplicates.distance(hash_a, d4_b[64 * t:64 * (t + 1)]) for t in range(8))
 
 
 def pair_distances(hashes: list[str]) -> np.ndarray:
@@ -99,7 +115,15 @@ def main() -> None:
         print(f"WBC copies {name}: mean {d.mean():.1f}, max {d.max()} ({ids[int(d.argmax())]})")
     copy_max = max(worst.values())
 
-    found = duplicates.find(ids, [duplicates.content_hash(x) for x in images], hashes)
+    d4 = [duplicates.perceptual_hashes_d4(x) for x in images]
+    distinct_d4 = np.array([d4_distance(hashes[i], d4[j]) for i in range(len(ids)) for j in range(len(ids)) if i != j])
+    print(f"WBC distinct pairs, closest rotation or mirror ({len(distinct_d4)} ordered): {describe(distinct_d4)}")
+    for name, copy in TURNED.items():
+        d = np.array([d4_distance(duplicates.perceptual_hash(copy(x)), h) for x, h in zip(images, d4, strict=True)])
+        worst[name] = int(d.max())
+        print(f"WBC copies {name} (closest rotation or mirror): mean {d.mean():.1f}, max {d.max()}")
+    copy_max = max(v for k, v in worst.items() if k not in TURNED)
+    found = duplicates.find(ids, [duplicates.content_hash(x) for x in images], hashes, d4_hashes=d4)
     print(f"WBC exact duplicate sets: {found.exact or 'none'}; near-duplicate pairs at <= {threshold}: "
           f"{[(p.a, p.b, p.distance) for p in found.near] or 'none'}")
 
@@ -132,6 +156,9 @@ def main() -> None:
           f"wbc_distinct_p0.1={p[0]:.0f} wbc_distinct_p1={p[1]:.0f} wbc_distinct_p5={p[2]:.0f} "
           f"wbc_distinct_median={p[3]:.0f} " + " ".join(f"copy_max_{k}={v}" for k, v in worst.items()) +
           f" copy_max={copy_max} margin_below={threshold - copy_max} margin_above={distinct.min() - threshold} "
+          f"wbc_distinct_d4_min={distinct_d4.min()} turned_threshold={duplicates.TURNED_THRESHOLD} "
+          f"turned_copy_max={max(worst[k] for k in TURNED)} "
+          f"margin_above_d4={distinct_d4.min() - duplicates.TURNED_THRESHOLD} "
           f"wbc_exact_sets={len(found.exact)} wbc_near_pairs={len(found.near)} dsb_distinct_min={dsb_min} "
           + " ".join(f"{k}={v:.2f}" for k, v in timing.items()))
 

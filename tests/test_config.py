@@ -102,7 +102,6 @@ def test_not_a_number_and_every_invalid_setting_are_named_at_once():
 
 
 @pytest.mark.parametrize("settings, where", [
-    ({"classes": ["background", "../evil"]}, "classes/1"),
     ({"classes": ["background", "<script>alert(1)</script>"]}, "classes/1"),
     ({"classes": ["background", ".."]}, "classes/1"),
     ({"evaluate": {"objects": {"../../x": {"classes": ["nucleus"]}}}}, "evaluate/objects"),
@@ -115,8 +114,17 @@ def test_names_that_would_leave_the_results_folder_or_break_planning_are_refused
         configuration.check(settings)
 
 
+def test_a_class_named_like_a_path_derives_an_object_type_named_like_a_folder():
+    from cellbench.evaluation.scope import resolve
+    from cellbench.inference.objects import object_types
+    types = object_types(["background", "../../evil", "tv/monitor", ".."], {})
+    assert list(types) == [".._.._evil", "tv_monitor", "class.."]
+    assert all(configuration.SAFE_NAME.match(name) for name in types)
+    assert resolve(["background", "../../evil"], {"regions": {}, "objects": {}}).object_indices()
+
+
 def test_ordinary_names_with_spaces_and_signs_are_names():
-    configuration.check({"classes": ["background", "CD4+ T cell", "plasma cell (CD138)"],
+    configuration.check({"classes": ["background", "CD4+ T cell", "plasma cell (CD138)", "tv/monitor"],
                          "results": "my results/run 1"})
     assert configuration.check_name("smears_2026-11", "--name") == "smears_2026-11"
     for bad in ("../../X", "a/b", "..", "x{1}", "a\nb"):

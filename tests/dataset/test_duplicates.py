@@ -170,7 +170,8 @@ def test_validate_cli_lists_copies_and_still_passes(tmp_path, demo_raw, capsys):
 
 @pytest.fixture(scope="module")
 def wbc_copies(tmp_path_factory):
-    """The 100 WBC images and masks (links), plus a JPEG re-encode of 001 and a 2-pixel crop of 002."""
+    """The 100 WBC images and masks (links), plus a JPEG re-encode of 001, a 2-pixel crop of 002, a
+    quarter turn of 003 and a mirrored JPEG of 004."""
     root = shared("wbc")
     folder = tmp_path_factory.mktemp("wbc")
     images, masks = folder / "images", folder / "masks"
@@ -183,6 +184,13 @@ def wbc_copies(tmp_path_factory):
     (masks / "001_jpeg.png").symlink_to(root / "masks" / "001.png")
     Image.fromarray(read_image(root / "images" / "002.bmp").rgb[2:-2, 2:-2]).save(images / "002_crop.png")
     Image.fromarray(np.asarray(Image.open(root / "masks" / "002.png"))[2:-2, 2:-2]).save(masks / "002_crop.png")
+    turned = {"003_rot90": lambda x: np.rot90(x), "004_mirror_jpeg": lambda x: x[:, ::-1]}
+    for name, turn in turned.items():  # rotated and mirrored copies (the second also re-encoded)
+        source = name[:3]
+        rgb = np.ascontiguousarray(turn(read_image(root / "images" / f"{source}.bmp").rgb))
+        Image.fromarray(jpeg(rgb, 80) if "jpeg" in name else rgb).save(images / f"{name}.png")
+        Image.fromarray(np.ascontiguousarray(turn(np.asarray(Image.open(root / "masks" / f"{source}.png"))))).save(
+            masks / f"{name}.png")
     config = make_config(masks, data={"format": "grey_masks", "images": str(images),
                                       "grey_levels": {"background": 0, "cytoplasm": 128, "nucleus": 255}})
     return config, ingest(config, folder / "data")
@@ -191,20 +199,22 @@ def wbc_copies(tmp_path_factory):
 def test_wbc_copies_are_found_and_nothing_else(wbc_copies):
     config, manifest = wbc_copies
     found = find_problems(config)
-    assert found.good == 102 and found.problems == [] and found.duplicates.exact == []
-    assert [(p.a, p.b) for p in found.duplicates.near] == [("001", "001_jpeg"), ("002", "002_crop")]
+    assert found.good == 104 and found.problems == [] and found.duplicates.exact == []
+    assert [(p.a, p.b) for p in found.duplicates.near] == [("001", "001_jpeg"), ("002", "002_crop"),
+                                                           ("003", "003_rot90"), ("004", "004_mirror_jpeg")]
     assert all(p.distance <= 40 for p in found.duplicates.near)  # measured: copies <= 38, distinct >= 88
-    assert manifest["content_hash"].nunique() == 102
+    assert manifest["content_hash"].nunique() == 104
 
 
 def test_wbc_copies_share_a_fold_and_distinct_images_do_not_merge(wbc_copies):
     _, manifest = wbc_copies
-    assert all(len(f) == 1 for f in folds_of(manifest, ["001", "001_jpeg"], ["002", "002_crop"]))
+    assert all(len(f) == 1 for f in folds_of(manifest, ["001", "001_jpeg"], ["002", "002_crop"],
+                                             ["003", "003_rot90"], ["004", "004_mirror_jpeg"]))
     splits = make_splits(manifest, {**SPLIT, "folds": 5})
     assert splits["group"].nunique() == 100
     assert set(splits["group"]) == {f"{i:03d}" for i in range(1, 101)}
     apart = make_splits(manifest, {**SPLIT, "folds": 5, "group_near_duplicates": False})
-    assert apart["group"].nunique() == 102
+    assert apart["group"].nunique() == 104
 
 
 def test_wbc_hash_distances_separate_copies_from_distinct_images():
@@ -220,8 +230,29 @@ def test_wbc_hash_distances_separate_copies_from_distinct_images():
     assert max(copy_distances) <= duplicates.NEAR_THRESHOLD
 
 
+def test_rotated_mirrored_and_re_encoded_copies_are_found_and_share_a_fold(tmp_path, demo_raw):
+    folder = labelme_folder(tmp_path / "ann", demo_raw)
+    rgb = read_image(folder / "demo_03.png").rgb
+    copies = {"turned": np.rot90(rgb), "mirrored": rgb[:, ::-1], "turned_photo": np.rot90(rgb, 3)}
+    for name, picture in copies.items():
+        path = folder / f"demo_03_{name}.{'jpg' if 'photo' in name else 'png'}"
+        Image.fromarray(np.ascontiguousarray(picture)).save(path, **({"quality": 85} if "photo" in name else {}))
+        point_json(folder, "demo_03.json", f"demo_03_{name}.json", path.name)  # the same outlines: only the image
+    found = find_problems(make_config(folder))
+    assert sorted((p.a, p.b) for p in found.duplicates.near if p.a == "demo_03") == [
+        ("demo_03", f"demo_03_{name}") for name in sorted(copies)]
+    assert all(p.distance <= duplicates.TURNED_THRESHOLD for p in found.duplicates.near)
+    manifest = ingest(make_config(folder), tmp_path / "data")
+    assert all(len(f) == 1 for f in folds_of(manifest, ["demo_03", *(f"demo_03_{n}" for n in copies)]))
+    unturned = duplicates.find(manifest["sample_id"].tolist(), manifest["content_hash"].tolist(),
+                               manifest["perceptual_hash"].tolist())  # without the rotations: missed
+    assert not any(p.b.endswith(("turned", "mirrored", "turned_photo")) for p in unturned.near)
+
+
 def test_manifest_columns_are_hashes(demo_data):
     manifest = pd.read_parquet(demo_data / "manifest.parquet")
+    assert manifest["perceptual_hash_d4"].str.fullmatch(r"[0-9a-f]{512}").all()
+    assert (manifest["perceptual_hash_d4"].str[:64] == manifest["perceptual_hash"]).all()
     assert manifest["content_hash"].str.fullmatch(r"[0-9a-f]{64}").all()
     assert manifest["perceptual_hash"].str.fullmatch(r"[0-9a-f]{64}").all()
     assert manifest["content_hash"].nunique() == len(manifest)

@@ -14,9 +14,17 @@ same picture re-encoded, resized or cropped by a few pixels), so that copies nev
   resize (12) and 2- or 4-pixel crop (24 / 38) differ in at most 38. The threshold 64 sits in the
   middle of that gap; the 65 DSB-2018 nuclei images are 98 bits apart or more.
 
-A rotated or mirrored copy is not recognised. Images without any structure (a constant colour) all
-share one perceptual hash; they are reported as near-duplicates of each other, which is what they
-are to a segmentation model.
+- Rotated and mirrored copies: ``perceptual_hashes_d4`` hashes the eight rotations and mirrors of
+  the thumbnail (the square's symmetries act on the DCT exactly: a transpose swaps u and v, a
+  mirror changes the sign of the odd frequencies along its axis), and ``find`` compares each image
+  with every other transform of the other, against its own threshold ``TURNED_THRESHOLD``: on the
+  100 WBC images a rotated or mirrored copy (also re-encoded as JPEG, or cropped by 2 pixels and
+  resized to 0.9x) is at most 24 bits from its source (the thumbnail's blocks are not quite
+  symmetric), while the closest rotation or mirror of a distinct image is 60 bits away or more
+  (0.1st percentile 86; ``benchmarks/duplicates_wbc.py``): 42 sits in the middle of that gap.
+
+Images without any structure (a constant colour) all share one perceptual hash; they are reported
+as near-duplicates of each other, which is what they are to a segmentation model.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from scipy import fft, ndimage
 
 HASH_BITS = 256
 NEAR_THRESHOLD = 64  # bits of HASH_BITS; see the module docstring and benchmarks/duplicates_wbc.py
+TURNED_THRESHOLD = 42  # the same for a rotation or mirror of the other image (perceptual_hashes_d4)
 _THUMB = 64  # side of the grey thumbnail the DCT is taken of
 _FREQS = 16  # 16 x 16 lowest frequencies -> 256 bits (the constant term is always 0)
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -63,13 +72,39 @@ def thumbnail(rgb: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(grey, 1.0)
 
 
-def perceptual_hash(rgb: np.ndarray) -> str:
-    """256-bit DCT hash (64 hex digits) of an RGB (or grey) image; see the module docstring."""
-    coefficients = fft.dctn(thumbnail(rgb), norm="ortho")[:_FREQS, :_FREQS].ravel()
+def _coefficients(rgb: np.ndarray) -> np.ndarray:
+    """The 16 x 16 lowest DCT frequencies of the thumbnail."""
+    return fft.dctn(thumbnail(rgb), norm="ortho")[:_FREQS, :_FREQS]
+
+
+def _hash(coefficients: np.ndarray) -> str:
     bits = np.zeros(HASH_BITS, bool)
-    ac = coefficients[1:]
+    ac = coefficients.ravel()[1:]
     bits[1:] = ac > np.median(ac)
     return np.packbits(bits).tobytes().hex()
+
+
+def perceptual_hash(rgb: np.ndarray) -> str:
+    """256-bit DCT hash (64 hex digits) of an RGB (or grey) image; see the module docstring."""
+    return _hash(_coefficients(rgb))
+
+
+def d4_coefficients(coefficients: np.ndarray) -> list[np.ndarray]:
+    """The DCT coefficients of the eight rotations and mirrors of an image, from its own (identity
+    first): a transpose transposes them; an up-down (left-right) mirror negates the odd rows (columns)."""
+    signs = (-1.0) ** np.arange(coefficients.shape[0])
+    found = []
+    for square in (coefficients, coefficients.T):
+        for rows in (False, True):
+            for columns in (False, True):
+                found.append(square * (signs[:, None] if rows else 1.0) * (signs[None, :] if columns else 1.0))
+    return found
+
+
+def perceptual_hashes_d4(rgb: np.ndarray) -> str:
+    """The perceptual hashes of the image's eight rotations and mirrors, identity first, as one string
+    of 8 x 64 hex digits (the manifest's perceptual_hash_d4)."""
+    return "".join(_hash(c) for c in d4_coefficients(_coefficients(rgb)))
 
 
 def _bits(hashes: list[str]) -> np.ndarray:
@@ -115,8 +150,10 @@ class Duplicates:
 
 
 def find(sample_ids: list[str], content_hashes: list[str], perceptual_hashes: list[str],
-         threshold: int = NEAR_THRESHOLD, block: int = 2048) -> Duplicates:
-    """Exact-duplicate sets and near-duplicate pairs (distance <= threshold) among the samples.
+         threshold: int = NEAR_THRESHOLD, block: int = 2048, d4_hashes: list[str] | None = None) -> Duplicates:
+    """Exact-duplicate sets and near-duplicate pairs (distance <= threshold) among the samples; with
+    ``d4_hashes`` (perceptual_hashes_d4 of each sample) a pair is also near when one image is within
+    TURNED_THRESHOLD bits of a rotation or mirror of the other (its distance is then that one).
 
     Pairs are compared in blocks of ``block`` rows, so memory stays small for many thousand images.
     """
@@ -129,9 +166,15 @@ def find(sample_ids: list[str], content_hashes: list[str], perceptual_hashes: li
     if ids:
         bits = _bits(list(perceptual_hashes)).astype(np.float32)
         ones = bits.sum(axis=1)
+        turned = [] if d4_hashes is None else [
+            _bits([h[64 * t:64 * (t + 1)] for h in d4_hashes]).astype(np.float32) for t in range(1, 8)]
         for start in range(0, len(ids), block):
             rows = slice(start, start + block)
             dist = np.rint(ones[rows, None] + ones[None, :] - 2 * bits[rows] @ bits.T).astype(np.int64)
+            for other in turned:  # a turned copy counts when it is within its own, stricter threshold
+                part = np.rint(ones[rows, None] + other.sum(axis=1)[None, :] - 2 * bits[rows] @ other.T)
+                part = part.astype(np.int64)
+                dist = np.where((part <= min(threshold, TURNED_THRESHOLD)) & (part < dist), part, dist)
             for i, j in np.argwhere(dist <= threshold):
                 i += start
                 if i < j and content_hashes[i] != content_hashes[j]:

@@ -156,13 +156,14 @@ def find_problems(config: dict) -> Findings:
     wrong, how to fix it), and the exact and near duplicates among the good samples.
     """
     problems: list[InputProblem] = []
-    ids, sources, content, perceptual = [], [], [], []
+    ids, sources, content, perceptual, d4 = [], [], [], [], []
     for sample in _samples(config, problems):
         ids.append(sample.sample_id)
         sources.append(sample.image_file or sample.source)
         content.append(duplicates.content_hash(sample.image.rgb))
-        perceptual.append(duplicates.perceptual_hash(sample.image.rgb))
-    return Findings(len(ids), problems, duplicates.find(ids, content, perceptual),
+        d4.append(duplicates.perceptual_hashes_d4(sample.image.rgb))
+        perceptual.append(d4[-1][:64])
+    return Findings(len(ids), problems, duplicates.find(ids, content, perceptual, d4_hashes=d4),
                     _sample_names(list(zip(ids, sources, strict=True))))
 
 
@@ -218,7 +219,7 @@ def _log_duplicates(manifest: pd.DataFrame, names: dict[str, str]) -> None:
     if manifest.empty:
         return
     found = duplicates.find(manifest["sample_id"].tolist(), manifest["content_hash"].tolist(),
-                            manifest["perceptual_hash"].tolist())
+                            manifest["perceptual_hash"].tolist(), d4_hashes=manifest["perceptual_hash_d4"].tolist())
     for line in duplicates.report_lines(found, names, group_near_duplicates=None):
         log.warning("%s", line)
 
@@ -240,6 +241,7 @@ def _manifest_row(sample: Sample, name: str, classes: list[str]) -> dict:
         "intensity_scale": sample.image.intensity_scale,
         "content_hash": duplicates.content_hash(sample.image.rgb),
         "perceptual_hash": duplicates.perceptual_hash(sample.image.rgb),
+        "perceptual_hash_d4": duplicates.perceptual_hashes_d4(sample.image.rgb),
     }
     row.update({f"pixels_{name}": int(counts[i]) for i, name in enumerate(classes)})
     row["pixels_ignored"] = int(counts[IGNORE_INDEX])

@@ -246,7 +246,12 @@ def merge_copies(manifest: pd.DataFrame, groups: pd.Series, near_duplicates: boo
                     "cellbench): copies of one image are NOT grouped into one fold; rerun ingest to group them")
         return pd.Series(labels, dtype=str)
     ids = manifest["sample_id"].astype(str).tolist()
-    found = duplicates.find(ids, manifest["content_hash"].tolist(), manifest["perceptual_hash"].tolist())
+    d4 = manifest["perceptual_hash_d4"].tolist() if "perceptual_hash_d4" in manifest else None
+    if d4 is None:
+        log.warning("the manifest has no perceptual_hash_d4 column (it was written by an older cellbench): rotated "
+                    "or mirrored copies of one image are not recognised; rerun ingest to group them")
+    found = duplicates.find(ids, manifest["content_hash"].tolist(), manifest["perceptual_hash"].tolist(),
+                            d4_hashes=d4)
     row = {sample_id: i for i, sample_id in enumerate(ids)}
     sets = duplicates.UnionFind(len(ids))
     first_of_label: dict[str, int] = {}

@@ -147,16 +147,23 @@ def _objects(classes: list[str], spec: dict[str, dict] | None) -> tuple[dict, li
     derived = []
     if not out:
         foreground = list(classes[1:])
-        out = {name: {"classes": [name]} for name in foreground}
+        out = {type_name(name): {"classes": [name]} for name in foreground}
         why = ("evaluate.objects is empty" if not spec
                else f"no object type of evaluate.objects fits classes {_listed(classes)}")
         if len(foreground) == 1:
-            derived.append(f"object type {foreground[0]!r} derived: the connected components of class "
+            derived.append(f"object type {type_name(foreground[0])!r} derived: the connected components of class "
                            f"{foreground[0]!r} ({why})")
         elif foreground:
-            derived.append(f"object types {', '.join(map(repr, foreground))} derived: the connected components "
-                           f"of each foreground class ({why})")
+            derived.append(f"object types {', '.join(repr(type_name(c)) for c in foreground)} derived: the connected "
+                           f"components of each foreground class ({why})")
     return out, skipped, derived, errors
+
+
+def type_name(class_name: str) -> str:
+    """The object type derived from a class: its name, made a folder name (object types name folders
+    of the outputs; a class may be called tv/monitor, or ../x)."""
+    name = class_name.replace("/", "_").replace("\\", "_")
+    return name if name not in (".", "..") else f"class{name}"
 
 
 @functools.cache
