@@ -34,6 +34,7 @@ include: "workflow/rules/measure.smk"
 include: "workflow/rules/budget.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/infer.smk"
+include: "workflow/rules/export.smk"
 
 
 onstart:

@@ -556,6 +556,39 @@ def cmd_fetch_weights(args, settings: Settings):
     log.info("%s weights of %s are in %s", train_settings.encoder_weights, train_settings.encoder, cache)
 
 
+def cmd_export(args, settings: Settings):
+    from cellbench.export.export import benchmark_scores, choose, export, require
+    from cellbench.export.parity import PARITY_IMAGES
+    from cellbench.inference.inputs import find_images
+    require(args.format)  # a missing export extra is said before anything is loaded
+    layout, chosen = _layout(settings), settings.infer
+    checkpoints = args.checkpoints
+    if not checkpoints:  # the benchmark's: the architecture's folds, or every architecture's for best
+        archs = settings.train.architectures if args.arch == "best" else [args.arch]
+        checkpoints = [layout.checkpoint(a, k) for a in archs for k in range(settings.split.folds)]
+    summary = None
+    if args.arch == "best" or args.summary:
+        summary = pd.read_parquet(_existing(args.summary or layout.summary, "aggregate"))
+    arch, chosen_checkpoints = choose([_existing(c, "train") for c in checkpoints], args.arch, chosen.folds, summary)
+    out = Path(args.out or layout.export(args.arch, args.format))
+    tta = chosen.tta if chosen.is_sent("tta") else "none"
+    with tempfile.TemporaryDirectory(prefix="cellbench-export-") as tmp:
+        if args.images:
+            images = find_images(args.images)
+        elif (Path(layout.data) / "images").is_dir() and any((Path(layout.data) / "images").iterdir()):
+            images = find_images(str(Path(layout.data) / "images"))
+        else:  # nothing ingested: the synthetic demo images (numbers, not looks, are compared)
+            log.info("no ingested images in %s: checking the exported files on demo images", layout.data)
+            demo.generate(Path(tmp) / "demo", n_images=PARITY_IMAGES)
+            images = find_images(str(Path(tmp) / "demo"))
+        record = export(chosen_checkpoints, args.format, out, images[:PARITY_IMAGES], chosen.tile_size,
+                        chosen.overlap, tta, benchmark_scores(summary, arch), tuple(args.author or ("cellbench",)),
+                        args.license, args.zip, settings.data.max_pixels)
+    worst = max(result["max_abs_diff"] for result in record["parity"]["results"].values())
+    log.info("%s (%d folds) as %s in %s; largest difference from cellbench's probabilities %.2e", arch,
+             len(record["folds"]), args.format, out, worst)
+
+
 def cmd_run_info(args, settings: Settings):
     from cellbench import provenance
     from cellbench.fsutil import staged_dir
@@ -726,6 +759,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--cache", help="cache folder (default: results/weights)")
     sub.add_argument("--marker", help="file written when the weights are in the cache")
     step("run-info", cmd_run_info, "record the effective config and package versions").add_argument("--out")
+    from cellbench.export import FORMATS as EXPORT_FORMATS
+    sub = step("export", cmd_export, "the fold ensemble of one architecture as ONNX or TorchScript files or a "
+               "BioImage Model Zoo package (the `export` extra), checked against cellbench's own probabilities")
+    sub.add_argument("--arch", required=True, help="an architecture, or best: the CV winner in summary.parquet")
+    sub.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    sub.add_argument("--checkpoints", nargs="+", help="model.pt files to choose from (default: the architecture's "
+                                                      "folds of the benchmark; every architecture's for best)")
+    sub.add_argument("--summary", help="summary.parquet: the CV winner for best, and the scores recorded")
+    sub.add_argument("--images", nargs="+", help="real images (files, folders or glob patterns) whose first few "
+                                                 "check the exported files (default: the ingested images, or demo "
+                                                 "images)")
+    sub.add_argument("--out", help="output folder (default: results/<dataset>/export/<arch>/<format>)")
+    sub.add_argument("--author", action="append", help="an author of the BioImage Model Zoo package (repeatable)")
+    sub.add_argument("--license", default="CC-BY-4.0", help="SPDX license of the package (default CC-BY-4.0)")
+    sub.add_argument("--zip", action="store_true", help="bioimageio: also write the package as one .zip")
     return parser
 
 

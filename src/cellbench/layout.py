@@ -157,6 +157,10 @@ class Layout:
     def infer(self, name) -> str:
         return self._p("infer", name)
 
+    def export(self, arch, fmt) -> str:
+        """The fold ensemble of ``arch`` (or ``best``) as ``fmt`` files (cellbench export)."""
+        return self._p("export", arch, fmt)
+
     @property
     def report(self) -> str:
         return self._p("report")

@@ -22,6 +22,7 @@ from cellbench.report import (
 from cellbench.dataset.split import metadata_path
 from cellbench.inference.inputs import find_images
 from cellbench.settings import NOT_MODEL_SETTINGS
+from cellbench.export import FAMILY_OF, FORMATS, refusal
 
 # Jobs run this checkout's library, also inside `--sdm conda` environments (which hold only the
 # dependencies), in SLURM jobs, and when this workflow is imported as a module by another one
@@ -41,6 +42,7 @@ FOLDS = list(range(config["split"]["folds"]))
 # the annotation budgets below the main run's (train.fractions), as they appear in paths
 BUDGETS = [str(f) for f in config["train"].get("fractions") or [] if f < 1]
 ENV = "../../envs/cellbench.yaml"
+EXPORT_ENV = "../../envs/export.yaml"  # the cellbench environment plus the export extra
 
 
 wildcard_constraints:
@@ -101,6 +103,22 @@ def infer_inputs(wildcards):
         "data": L.data,  # the annotated images the object rules are learned from
     }
     if "best" in chosen["architectures"]:
+        inputs["summary"] = L.summary
+    return inputs
+
+
+def export_inputs(wildcards):
+    """The fold models that may be exported (every architecture's for `best`), the ingested images
+    the exported files are checked on, and the CV summary (for `best`)."""
+    if wildcards.arch in FAMILY_OF:  # before any job: this family is no single network
+        raise ValueError(refusal(wildcards.arch, FAMILY_OF[wildcards.arch]))
+    archs = ARCHS if wildcards.arch == "best" else [wildcards.arch]
+    folds = FOLDS if config["infer"]["folds"] == "all" else config["infer"]["folds"]
+    inputs = {
+        "checkpoints": [L.checkpoint(a, k) for a in archs for k in folds],
+        "data": L.data,
+    }
+    if wildcards.arch == "best":
         inputs["summary"] = L.summary
     return inputs
 
