@@ -152,3 +152,69 @@ def test_validate_never_overwrites_a_users_file(tmp_path, demo_raw, capsys):
     assert "was not written by cellbench" in capsys.readouterr().err and readme.read_text() == "# my project\n"
     assert main(["validate", "--config-json", settings, "--out", str(tmp_path / "v.txt")]) == 0
     assert main(["validate", "--config-json", settings, "--out", str(tmp_path / "v.txt")]) == 0
+
+
+def test_a_file_edited_or_added_in_a_cellbench_folder_is_never_replaced(tmp_path):
+    final = tmp_path / "out"
+    with staged_dir(final) as stage:
+        (stage / "a.json").write_text("{}")
+        (stage / "sub").mkdir()
+        (stage / "sub" / "b.json").write_text("[]")
+    os.utime(final / "a.json", ns=(1, 1))  # touched, not changed: still cellbench's
+    with staged_dir(final) as stage:
+        (stage / "a.json").write_text("{}")
+        (stage / "sub").mkdir()
+        (stage / "sub" / "b.json").write_text("[]")
+    (final / "sub" / "b.json").write_text('["corrected in LabelMe"]')
+    (final / "notes.txt").write_text("mine")
+    before = _tree(final)
+    with pytest.raises(OutputError, match=r"edited or added since cellbench wrote it \(notes.txt, sub/b.json\)"):
+        with staged_dir(final) as stage:
+            (stage / "a.json").write_text("new")
+    assert _tree(final) == before  # nothing touched, no staging left
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    (final / "notes.txt").unlink()
+    (final / "sub" / "b.json").write_text("[]")  # put back as cellbench wrote it: replaceable again
+    with staged_dir(final) as stage:
+        (stage / "c").write_text("")
+    assert sorted(p.name for p in final.iterdir()) == [MARKER, "c"]
+
+
+def test_a_folder_of_an_older_cellbench_marker_is_still_replaced(tmp_path):
+    final = tmp_path / "out"
+    final.mkdir()
+    (final / MARKER).write_text("written by cellbench; this folder is replaced when its step runs again\n")
+    (final / "old.png").write_bytes(b"x")
+    with staged_dir(final) as stage:
+        (stage / "new.png").write_bytes(b"y")
+    assert sorted(p.name for p in final.iterdir()) == [MARKER, "new.png"]
+
+
+def test_export_labelme_and_demo_keep_a_users_corrections(tmp_path, demo_data, capsys):
+    from cellbench.cli import main
+    out = tmp_path / "to_correct"
+    args = ["export-labelme", "--masks", str(demo_data / "masks"), "--images", str(demo_data / "images"), "--out",
+            str(out)]
+    assert main(args) == 0
+    corrected = sorted(out.glob("*.json"))[0]
+    corrected.write_text(corrected.read_text().replace('"cytoplasm"', '"nucleus"', 1))
+    kept = corrected.read_text()
+    assert main(args) == 1
+    assert f"edited or added since cellbench wrote it ({corrected.name})" in capsys.readouterr().err
+    assert corrected.read_text() == kept
+    demo_out = tmp_path / "demo"
+    assert main(["demo", "--out", str(demo_out), "--n-images", "2"]) == 0
+    assert main(["demo", "--out", str(demo_out), "--n-images", "2"]) == 0  # its own files: replaced
+    (demo_out / "extra.json").write_text("{}")
+    assert main(["demo", "--out", str(demo_out), "--n-images", "2"]) == 1
+    assert "extra.json" in capsys.readouterr().err and (demo_out / "extra.json").is_file()
+
+
+def test_report_into_a_users_folder_touches_nothing(tmp_path):
+    from cellbench.report.make import make_report, outputs_in
+    folder = tmp_path / "paper"
+    folder.mkdir()
+    (folder / "index.html").write_text("<p>my own page</p>")
+    with pytest.raises(OutputError, match=r"1 output files exist and were not written by cellbench"):
+        make_report(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), tmp_path, {}, pd.DataFrame(), folder)
+    assert [p.name for p in folder.iterdir()] == ["index.html"] and len(outputs_in(folder)) > 5

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -99,6 +101,60 @@ def _check_replaceable(final: Path, inputs: Iterable[Path]) -> None:
     if final.is_dir() and not (final / MARKER).is_file() and any(final.iterdir()):
         raise OutputError(f"{final} holds files cellbench did not write (no {MARKER} marker): choose another "
                           "output folder, or empty or remove it yourself; nothing was touched")
+    if final.is_dir() and (final / MARKER).is_file():
+        changed = user_changes(final)
+        if changed:
+            shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+            raise OutputError(f"{final} holds files edited or added since cellbench wrote it ({shown}): move them "
+                              "elsewhere (or remove them yourself) and run again; nothing was touched")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if (p.is_file() or p.is_symlink()) and p.name != MARKER)
+
+
+def _marker_text(folder: Path) -> str:
+    """The marker: a line for people, then a JSON record of every file (size, mtime, SHA-256), so that
+    a later run can tell a file cellbench wrote from one a user edited or added."""
+    record = {}
+    for path in _files(folder):
+        info = path.lstat()
+        record[path.relative_to(folder).as_posix()] = [info.st_size, info.st_mtime_ns,
+                                                       "" if path.is_symlink() else _sha256(path)]
+    return ("written by cellbench; this folder is replaced when its step runs again, unless a file in it was "
+            "edited or added\n" + json.dumps({"files": record}, separators=(",", ":")) + "\n")
+
+
+def user_changes(folder: Path) -> list[str]:
+    """Files of a cellbench folder edited or added since it was written (by its marker's record: a
+    file whose size or time changed is hashed again). A marker without a record (an older cellbench)
+    vouches for the whole folder."""
+    try:
+        lines = (Path(folder) / MARKER).read_text(encoding="utf-8", errors="replace").splitlines()
+        record = json.loads(lines[1])["files"] if len(lines) > 1 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        record = None
+    if not isinstance(record, dict):
+        return []
+    changed = []
+    for path in _files(Path(folder)):
+        name = path.relative_to(folder).as_posix()
+        known = record.get(name)
+        if not isinstance(known, list) or len(known) != 3:
+            changed.append(name)
+            continue
+        info = path.lstat()
+        if [info.st_size, info.st_mtime_ns] != known[:2] and (path.is_symlink() or _sha256(path) != known[2]):
+            changed.append(name)
+    return changed
 
 
 @contextlib.contextmanager
@@ -117,7 +173,7 @@ def staged_dir(final: Path, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.{_STAGING}.{_owner()}.", dir=final.parent))
     try:
         yield staging
-        (staging / MARKER).write_text("written by cellbench; this folder is replaced when its step runs again\n")
+        (staging / MARKER).write_text(_marker_text(staging), encoding="utf-8")
         staging.chmod(0o777 & ~_umask())
         _check_replaceable(final, inputs)  # it may have changed while we worked
         if final.exists():
@@ -156,6 +212,21 @@ def written_by_cellbench(path: Path) -> bool:
             return handle.read().decode("utf-8", "replace").rstrip("\n").endswith((TEXT_MARK, HTML_MARK))
     except (OSError, ValueError, SyntaxError, zipfile.BadZipFile):
         return False
+
+
+def check_files_replaceable(paths: Iterable[Path], replaceable=None) -> None:
+    """Before writing several files: one OutputError naming every one that exists and may not be
+    replaced (see staged_file), so that nothing is touched when any is refused."""
+    refused = []
+    for path in map(Path, paths):
+        try:
+            _check_file_replaceable(path, replaceable or written_by_cellbench)
+        except OutputError:
+            refused.append(str(path))
+    if refused:
+        shown = ", ".join(refused[:5]) + (" ..." if len(refused) > 5 else "")
+        raise OutputError(f"{len(refused)} output files exist and were not written by cellbench ({shown}): choose "
+                          "another output, or remove them yourself; nothing was touched")
 
 
 def _check_file_replaceable(final: Path, replaceable) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +153,8 @@ def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = N_
     cell-type table (for stratified folds) to ``metadata_csv`` (default: out_dir/cell_types.csv)."""
     rng = np.random.default_rng(seed)
     written = []
+    metadata_csv = Path(metadata_csv) if metadata_csv else Path(out_dir) / "cell_types.csv"
+    beside = Path(os.path.abspath(metadata_csv)).parent == Path(os.path.abspath(out_dir))  # in the folder's record
     with staged_dir(Path(out_dir)) as stage:
         types = [",".join(METADATA_COLUMNS)]
         for index, name in enumerate(sample_names(n_images)):
@@ -172,7 +175,9 @@ def generate(out_dir: Path, metadata_csv: Path | None = None, n_images: int = N_
             cell_type = "empty" if not lobed else ("polylobed" if sum(lobed) * 2 >= len(lobed) else "mononuclear")
             types.append(f"{name},{cell_type}")
             written.append(Path(out_dir) / f"{name}.json")
-    metadata_csv = Path(metadata_csv) if metadata_csv else Path(out_dir) / "cell_types.csv"
-    with staged_file(metadata_csv, replaceable=_is_demo_metadata) as tmp:
-        tmp.write_text("\n".join(types) + "\n")
+        if beside:
+            (stage / metadata_csv.name).write_text("\n".join(types) + "\n")
+    if not beside:
+        with staged_file(metadata_csv, replaceable=_is_demo_metadata) as tmp:
+            tmp.write_text("\n".join(types) + "\n")
     return written

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from cellbench.evaluation.scope import Scope
-from cellbench.fsutil import write_bytes
+from cellbench.fsutil import check_files_replaceable, write_bytes
 from cellbench.report import FIGURES, TABLES
 from cellbench.report.errors import error_table, plot_error_types
 from cellbench.report.figures import (
@@ -69,6 +69,7 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
     unknown = set(targets) - {*FIGURES, *TABLES}
     if unknown:
         raise ValueError(f"not report outputs: {sorted(unknown)} (known: {[*FIGURES, *TABLES]})")
+    check_files_replaceable(targets.values())  # every refusal before anything is drawn or written
     with tempfile.TemporaryDirectory(prefix="cellbench-report-") as tmp:
         stage = Path(tmp)
         plot_dice_by_architecture(summary, metrics, stage / FIGURES[0])
@@ -97,5 +98,6 @@ def make_report(summary: pd.DataFrame, metrics: pd.DataFrame, histories: pd.Data
                 write_bytes(picture.read_bytes(), stage / picture.name)
                 figures.append(picture.name)
         write_page(stage, figures, summary, splits, histories, stage / "index.html", cost=cost)
+        check_files_replaceable(targets.values())  # again: one may have appeared while the report was drawn
         for name, target in targets.items():
             write_bytes((stage / name).read_bytes(), target)
