@@ -70,7 +70,7 @@ def test_leftovers_of_a_killed_run_are_removed_and_nothing_else(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert len(left) == 2 and all("cellbench-" in name for name in left)
-    live = tmp_path / f".data.cellbench-staging.{fsutil._owner()}.abc"  # this (running) process's
+    live = tmp_path / f".data.cellbench-staging.{fsutil.owner()}.abc"  # this (running) process's
     live.mkdir()
     stranger = tmp_path / ".data.backup"
     stranger.mkdir()

@@ -46,13 +46,13 @@ def _umask() -> int:
     return mask
 
 
-def _owner() -> str:
+def owner() -> str:
     """host.pid: who is writing a staging folder or partial file."""
     host = "".join(c if c.isalnum() or c == "-" else "_" for c in socket.gethostname()) or "host"
     return f"{host}.{os.getpid()}"
 
 
-def _is_running(pid: int) -> bool:
+def is_running(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -67,12 +67,12 @@ def remove_leftovers(final: Path) -> list[Path]:
     final = Path(final)
     if not final.parent.is_dir():
         return []
-    host = _owner().rsplit(".", 1)[0]
+    host = owner().rsplit(".", 1)[0]
     removed = []
     for kind in (_STAGING, _PARTIAL):
         for path in final.parent.glob(f".{glob_escape(final.name)}.{kind}.*"):
             parts = path.name[len(final.name) + len(kind) + 3:].split(".")
-            if len(parts) < 3 or parts[0] != host or not parts[1].isdigit() or _is_running(int(parts[1])):
+            if len(parts) < 3 or parts[0] != host or not parts[1].isdigit() or is_running(int(parts[1])):
                 continue
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
@@ -170,7 +170,7 @@ def staged_dir(final: Path, inputs: Iterable[Path] = ()) -> Iterator[Path]:
     _check_replaceable(final, inputs)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(final)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.{_STAGING}.{_owner()}.", dir=final.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.{_STAGING}.{owner()}.", dir=final.parent))
     try:
         yield staging
         (staging / MARKER).write_text(_marker_text(staging), encoding="utf-8")
@@ -246,7 +246,7 @@ def staged_file(final: Path, replaceable=written_by_cellbench) -> Iterator[Path]
     _check_file_replaceable(final, replaceable)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{_PARTIAL}.{_owner()}.", dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{_PARTIAL}.{owner()}.", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

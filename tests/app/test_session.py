@@ -107,3 +107,30 @@ def test_a_damaged_model_or_summary_is_named(tiny_results, demo_raw, tmp_path):
     (results / "summary.parquet").write_text("garbage")
     with pytest.raises(InputError, match="summary.parquet: is not a cellbench summary"):
         choices(results)
+
+
+def test_the_page_shows_a_whole_slide_overlay_shrunk_and_keeps_the_downloads_whole():
+    from cellbench.app.session import DISPLAY_SIDE, for_display
+    small = np.zeros((300, 400, 3), np.uint8)
+    assert for_display(small) is small
+    wide = np.zeros((1000, 20000, 3), np.uint8)  # beyond WebP's 16,383 pixels, which lost the whole batch
+    shown = for_display(wide)
+    assert max(shown.shape[:2]) <= DISPLAY_SIDE and shown.shape[0] == 200
+
+
+def test_leftover_work_folders_of_killed_apps_are_removed_at_the_next_start(tmp_path):
+    import subprocess
+    import sys
+
+    from cellbench.app.ui import WORK_PREFIX, remove_stale_work_folders
+    from cellbench.fsutil import owner
+    host = owner().rsplit(".", 1)[0]
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"{WORK_PREFIX}{host}.{gone.stdout.strip()}.abc"
+    alive = tmp_path / f"{WORK_PREFIX}{owner()}.def"
+    other_host = tmp_path / f"{WORK_PREFIX}elsewhere.{gone.stdout.strip()}.ghi"
+    unrelated = tmp_path / "cellbench-app-notes"
+    for folder in (dead, alive, other_host, unrelated):
+        (folder / "uploads").mkdir(parents=True)
+    assert remove_stale_work_folders(tmp_path) == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in (alive, other_host, unrelated))

@@ -198,6 +198,16 @@ class Batch:
     files: list[Path]
 
 
+DISPLAY_SIDE = 4096  # the page shows overlays at most this long on a side (the downloads keep every pixel)
+
+
+def for_display(overlay: np.ndarray) -> np.ndarray:
+    """The overlay as the page shows it: shrunk by a whole factor until its longer side is at most
+    DISPLAY_SIDE (a whole slide's overlay would not reach the browser, nor fit a screen)."""
+    step = -(-max(overlay.shape[:2]) // DISPLAY_SIDE)
+    return overlay if step <= 1 else np.ascontiguousarray(overlay[::step, ::step])
+
+
 def analyse_uploads(uploads: list[Path], choice: Choice, cache: ModelCache, out: Path,
                     windows: Windows = DEFAULT_WINDOWS, max_pixels: int = MAX_PIXELS,
                     keep: Path | None = None) -> Batch:
@@ -215,7 +225,7 @@ def analyse_uploads(uploads: list[Path], choice: Choice, cache: ModelCache, out:
         except ImageReadError as err:
             notes.append(refusal(name, err))
             continue
-        overlays.append((analysis.overlay, name))
+        overlays.append((for_display(analysis.overlay), name))
         tables.append(shown_cells(analysis.cells))
         files += analysis.files
         summaries.append(analysis.summary)

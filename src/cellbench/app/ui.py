@@ -20,6 +20,7 @@ import pandas as pd
 
 from cellbench.app.session import MAX_PIXELS, ModelCache, analyse_uploads, choices
 from cellbench.errors import ConfigError, InputError
+from cellbench.fsutil import glob_escape, is_running, owner
 from cellbench.inference.ensemble import DEFAULT_WINDOWS, Windows
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,32 @@ def build(results: Path, work: Path, device: str = "auto", windows: Windows = DE
         button = gr.Button("Segment", variant="primary")
         summary = gr.Markdown(elem_id="summary")
         gallery = gr.Gallery(label="Overlay: classes in colour (see the summary), object outlines in white",
-                             columns=2, height=560, object_fit="contain", preview=False, elem_id="overlays")
+                             columns=2, height=560, object_fit="contain", preview=False, elem_id="overlays",
+                             format="png")  # lossless, and no side limit (WebP stops at 16,383 pixels)
         cells = gr.Dataframe(label="Cells (areas in pixels; uncertainty: mean normalised entropy, 0 = certain)",
                              elem_id="cells", interactive=False)
-        downloads = gr.File(label="Downloads: class map PNG, instance map PNG, LabelMe JSON, cells CSV",
+        downloads = gr.File(label="Downloads: class map PNG, instance map PNG, LabelMe JSON, cells CSV, QuPath "
+                            "GeoJSON, ImageJ ROI sets",
                             file_count="multiple", elem_id="downloads", interactive=False)
         button.click(run, [arch, uploads], [gallery, summary, cells, downloads])
     return page
+
+
+WORK_PREFIX = "cellbench-app."  # + host.pid. : the app's temporary folder (uploads and results)
+
+
+def remove_stale_work_folders(root: Path | None = None) -> list[Path]:
+    """Remove the temporary folders of apps of this host that were killed (their process is gone);
+    those of running apps, and every other folder, stay."""
+    root = Path(root or tempfile.gettempdir())
+    host = owner().rsplit(".", 1)[0]
+    removed = []
+    for folder in root.glob(f"{WORK_PREFIX}{glob_escape(host)}.*"):
+        pid = folder.name[len(WORK_PREFIX) + len(host) + 1:].split(".")[0]
+        if folder.is_dir() and not folder.is_symlink() and pid.isdigit() and not is_running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def _interrupt(signum, frame):
@@ -84,7 +104,8 @@ def serve(results: Path, host: str = "127.0.0.1", port: int | None = None, devic
     """Start the app (until interrupted when ``block``). Returns (page, work folder) when not blocking."""
     if block and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as Ctrl+C does: the files go too
-    work = Path(tempfile.mkdtemp(prefix="cellbench-app-"))
+    remove_stale_work_folders()
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}{owner()}."))
     os.environ["GRADIO_TEMP_DIR"] = str(work / "uploads")  # Gradio's copies of the uploads, removed with ours
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
