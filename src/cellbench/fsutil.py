@@ -109,7 +109,8 @@ def _check_replaceable(final: Path, inputs: Iterable[Path]) -> None:
                               "elsewhere (or remove them yourself) and run again; nothing was touched")
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -128,7 +129,7 @@ def _marker_text(folder: Path) -> str:
     for path in _files(folder):
         info = path.lstat()
         record[path.relative_to(folder).as_posix()] = [info.st_size, info.st_mtime_ns,
-                                                       "" if path.is_symlink() else _sha256(path)]
+                                                       "" if path.is_symlink() else sha256(path)]
     return ("written by cellbench; this folder is replaced when its step runs again, unless a file in it was "
             "edited or added\n" + json.dumps({"files": record}, separators=(",", ":")) + "\n")
 
@@ -152,7 +153,7 @@ def user_changes(folder: Path) -> list[str]:
             changed.append(name)
             continue
         info = path.lstat()
-        if [info.st_size, info.st_mtime_ns] != known[:2] and (path.is_symlink() or _sha256(path) != known[2]):
+        if [info.st_size, info.st_mtime_ns] != known[:2] and (path.is_symlink() or sha256(path) != known[2]):
             changed.append(name)
     return changed
 

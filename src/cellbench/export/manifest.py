@@ -6,26 +6,17 @@ with their SHA-256, versions, and how closely the files reproduce cellbench's pr
 
 from __future__ import annotations
 
-import hashlib
 import platform
 from pathlib import Path
 
 from cellbench import __version__
 from cellbench.export.networks import Fold
-from cellbench.fsutil import WRITER
+from cellbench.fsutil import WRITER, sha256
 from cellbench.inference import tta as tta_views
 
 MANIFEST = "manifest.json"
 ENSEMBLE_RULE = ("mean of the per-fold softmax probabilities (and of the test-time augmentation views), "
                  "argmax after averaging")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def class_rule(classes: list[str], outputs: list[str]) -> str:
