@@ -7,12 +7,13 @@
 
     python benchmarks/infer_speed.py --height 1920 --width 2560 --folds 5 --tta none       # SegPC size
     python benchmarks/infer_speed.py --height 10000 --width 10000 --folds 1 --quarters    # a large image
-    python benchmarks/infer_speed.py --slide --height 20000 --width 20000 --checkpoints .../fold0/model.pt
+    python benchmarks/infer_speed.py --height 20000 --width 20000 --checkpoints .../fold0/model.pt  # a slide
 
-With --slide the image is written as a tiled OME-TIFF (tile by tile, never whole in memory) and
-segmented by infer's whole-slide path (cellbench.inference.slide: read lazily block by block,
-labels to OME-Zarr, GeoJSON, ROI sets, cells measured): it prints seconds, objects, the objects that
-reached their block's margin and peak_rss_gb, the figure the slide path must keep below 4 GB.
+With --slide (the default above 100 million pixels, where infer reads a TIFF as a slide) the image
+is written as a tiled OME-TIFF (tile by tile, never whole in memory) and segmented by infer's
+whole-slide path (cellbench.inference.slide: read lazily block by block, labels to OME-Zarr,
+GeoJSON, ROI sets, cells measured): it prints seconds, objects, the objects that reached their
+block's margin and peak_rss_gb, the figure the slide path must keep below 4 GB.
 
 The models are freshly initialised (speed does not depend on the weights) unless --checkpoints are
 given; the image is a real WBC image tiled to the size (else the demo's). The last line holds
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 
 from cellbench.device import autocast, normalise, resolve_device
-from cellbench.images import read_image
+from cellbench.images import MAX_PIXELS, read_image
 from cellbench.inference import objects
 from cellbench.inference import tta as tta_transforms
 from cellbench.inference.ensemble import FoldModel, Windows, blocks
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=1, help="images timed (after one warm-up on a small image)")
     parser.add_argument("--quarters", action="store_true", help="also compare with the four quarters alone")
-    parser.add_argument("--slide", action="store_true", help="infer's whole-slide path on a tiled TIFF of the size")
+    parser.add_argument("--slide", action="store_true", help="infer's whole-slide path on a tiled TIFF of the size "
+                        "(the default above data.max_pixels' 100 million pixels, as infer decides)")
     parser.add_argument("--object-margin", type=int, default=256)
     args = parser.parse_args(argv)
 
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
     fold_models = (load_models(args.checkpoints, device) if args.checkpoints
                    else fresh_models(args.arch, args.encoder, args.folds, device))
     windows = Windows(args.tile_size, args.overlap, args.batch_size, args.tta, True, args.block_size)
-    if args.slide:
+    if args.slide or args.height * args.width > MAX_PIXELS:
         figures = slide_figures(args, fold_models, windows, device)
         return report(figures, device)
     image, source = test_image(args.height, args.width)
