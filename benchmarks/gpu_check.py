@@ -2,8 +2,8 @@
 
 1. a short real 5-fold training of Unet on WBC (../shared/data/wbc, else --wbc DIR, else the demo)
    through `cellbench ingest/split/augment/train/predict/evaluate/aggregate`;
-2. the inference benchmark (benchmarks/infer_speed.py): 2560 x 1920, 5 folds x d4, and the app on one
-   image with the 5-fold models;
+2. the inference benchmark (benchmarks/infer_speed.py): 2560 x 1920, 5 folds x d4, the app on one
+   image with the 5-fold models, and the whole-slide path on a 12288 x 12288 tiled TIFF with fold 0;
 3. training throughput (benchmarks/train_throughput.py) of Unet-resnet34, DeepLabV3Plus-resnet34,
    Segformer-mit_b0, MaskRCNN (torchvision, resnet50_fpn_v2; 20 steps) and NucleusGuided (Unet +
    DeepLabV3Plus, resnet34) at 256 x 256, batch 16.
@@ -156,6 +156,15 @@ def main(argv: list[str] | None = None) -> int:
         run("app: one image", [sys.executable, str(REPO / "benchmarks" / "app_speed.py"), "--results",
                                str(work / "results" / dataset), "--image", str(images[0]), "--device", device],
             rows, env, args.step_timeout)
+
+    checkpoint = work / "results" / dataset / "models" / "Unet" / "fold0" / "model.pt"
+    if checkpoint.is_file():  # the whole-slide path (lazy TIFF, two passes, OME-Zarr) on a trained model
+        side = "320" if args.tiny else "12288"
+        run(f"slide {side} x {side}", [sys.executable, str(REPO / "benchmarks" / "infer_speed.py"), "--slide",
+                                       "--height", side, "--width", side, "--checkpoints", str(checkpoint),
+                                       "--device", device, "--tile-size", "64" if args.tiny else "512",
+                                       "--block-size", "256" if args.tiny else "4096",
+                                       "--object-margin", "32" if args.tiny else "256"], rows, env, args.step_timeout)
 
     # the throughput runs reuse the 5-fold run's augmented variants (WBC, or the demo) instead of ingesting
     # again; last, so that a deadline cuts the slowest (Mask R-CNN: ~1 step/s at batch 16 on an H200)

@@ -109,8 +109,11 @@ def test_unreadable_slides_are_named(mosaic, tmp_path):
     data = (tmp_path / "cut.ome.tif").read_bytes()
     (tmp_path / "cut.ome.tif").write_bytes(data[: len(data) // 3])
     (tmp_path / "text.tif").write_text("not a TIFF")
+    bomb = zarr.open_group(str(tmp_path / "bomb.zarr"), mode="w", zarr_format=2)
+    bomb.attrs["multiscales"] = [{"axes": ["y", "x"], "datasets": [{"path": "0"}]}]
+    bomb.create_array("0", shape=(10**6, 10**6), chunks=(256, 256), dtype=np.uint8)  # a few bytes on disk
     for name, words in (("bare.zarr", "multiscales"), ("float.tif", "float32"), ("five.tif", "5 channels"),
-                        ("text.tif", "cannot be read")):
+                        ("text.tif", "cannot be read"), ("bomb.zarr", "which no scan has")):
         with pytest.raises(ImageReadError, match=words) as error:
             open_slide(tmp_path / name)
         assert str(tmp_path / name) in str(error.value)

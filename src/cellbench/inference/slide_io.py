@@ -19,6 +19,7 @@ from cellbench.inference.inputs import is_zarr
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 MAX_CHUNK_BYTES = 1 << 30  # one stored tile or chunk larger than this is refused (a bomb, or a strip TIFF)
+MAX_SLIDE_PIXELS = 10**11  # 316,000 pixels square: 6 times a 40x whole-slide scan; beyond it, a bomb
 
 
 @dataclass
@@ -125,11 +126,17 @@ def open_slide(path: Path) -> Slide:
     naming the file for anything that is not a readable 8/16-bit grey or RGB(A) image."""
     path = Path(path)
     try:
-        return _open_zarr(path) if is_zarr(path) else _open_tiff(path)
+        slide = _open_zarr(path) if is_zarr(path) else _open_tiff(path)
     except ImageReadError:
         raise
     except Exception as err:  # any damage, whatever the library raises
         raise ImageReadError(f"slide {path} cannot be read ({type(err).__name__}: {str(err)[:200]})") from None
+    height, width = slide.shape
+    if height * width > MAX_SLIDE_PIXELS or min(height, width) < 1:
+        slide.close()
+        raise ImageReadError(f"slide {path} declares {height} x {width} pixels, which no scan has",
+                             "a small file that declares a huge image is a decompression bomb")
+    return slide
 
 
 def _open_tiff(path: Path) -> Slide:
