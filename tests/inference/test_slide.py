@@ -112,8 +112,12 @@ def test_unreadable_slides_are_named(mosaic, tmp_path):
     bomb = zarr.open_group(str(tmp_path / "bomb.zarr"), mode="w", zarr_format=2)
     bomb.attrs["multiscales"] = [{"axes": ["y", "x"], "datasets": [{"path": "0"}]}]
     bomb.create_array("0", shape=(10**6, 10**6), chunks=(256, 256), dtype=np.uint8)  # a few bytes on disk
+    write_ome_zarr(tmp_path / "short.zarr", mosaic)
+    short = zarr.open_group(str(tmp_path / "short.zarr"), mode="a", zarr_format=2)
+    short.attrs["multiscales"] = [{"axes": ["y", "x"], "datasets": [{"path": "0"}]}]  # for a c, y, x array
     for name, words in (("bare.zarr", "multiscales"), ("float.tif", "float32"), ("five.tif", "5 channels"),
-                        ("text.tif", "cannot be read"), ("bomb.zarr", "which no scan has")):
+                        ("text.tif", "cannot be read"), ("bomb.zarr", "which no scan has"),
+                        ("short.zarr", "declares 2 axes")):
         with pytest.raises(ImageReadError, match=words) as error:
             open_slide(tmp_path / name)
         assert str(tmp_path / name) in str(error.value)
@@ -199,6 +203,25 @@ def test_infer_writes_slides_as_ome_zarr_or_tiled_tiff(mosaic, tmp_path, monkeyp
     assert (cells["sample_id"] == "slide").sum() == table["n_cell"].iloc[0]
     record = json.loads((tmp_path / "out" / "inference.json").read_text())
     assert record["slides"]["Stain"]["slide"]["blocks"] == 12
+
+
+def test_a_damaged_tile_met_in_the_middle_of_a_run_is_one_named_problem(mosaic, tmp_path, monkeypatch, capsys):
+    from cellbench import cli
+    from cellbench.inference import infer as infer_module
+    write_pyramid(tmp_path / "cut.ome.tif", mosaic)
+    data = bytearray((tmp_path / "cut.ome.tif").read_bytes())
+    data[len(data) // 3: len(data) // 3 + 4000] = bytes(4000)  # the header and tile table intact, a tile broken
+    (tmp_path / "cut.ome.tif").write_bytes(bytes(data))
+    monkeypatch.setattr(infer_module, "load_models", lambda checkpoints, device: stain_models())
+    monkeypatch.setattr(infer_module, "model_sets_from", lambda *a, **k: [ModelSet("Stain", ("model.pt",))])
+    (tmp_path / "model.pt").write_bytes(b"the stain model stands in")
+    status = cli.main(["infer", "--images", str(tmp_path / "cut.ome.tif"), "--checkpoints", str(tmp_path / "model.pt"),
+                       "--out",
+                       str(tmp_path / "out"), "--config-json", json.dumps({"infer": {
+                           "architectures": ["Stain"], "tile_size": 64, "block_size": 256}})])
+    error = capsys.readouterr().err
+    assert status == 1 and f"{tmp_path / 'cut.ome.tif'}: cannot be read at rows" in error and "Traceback" not in error
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_damaged_slide_is_named_before_any_work(mosaic, tmp_path):

@@ -186,7 +186,11 @@ def _segment_slide(folder: Path, scratch: Path, path: Path, name: str, fold_mode
                             outputs=len(fold_models[0].outputs) > len(classes))
         outputs = SlideOutputs(labels, {t: _target(folder, f"qupath/{t}", name, GEOJSON) for t in types},
                                {t: _target(folder, f"imagej/{t}", name, ROIS) for t in types})
-        summary, cells = segment_slide(slide, fold_models, windows, types, outputs, options.object_margin, measure)
+        try:
+            summary, cells = segment_slide(slide, fold_models, windows, types, outputs, options.object_margin,
+                                           measure)
+        except ImageReadError as err:  # a damaged tile, met when the block holding it is read
+            raise InputError([InputProblem(path, str(err).removeprefix(f"slide {path} "), err.hint)]) from None
         labels.close()
     if not as_zarr:
         labels.to_tiff(CLASS_MAP, _target(folder, "class_maps", name, ".tif"))

@@ -144,6 +144,8 @@ def _open_tiff(path: Path) -> Slide:
     import zarr
     tiff = tifffile.TiffFile(path)
     try:
+        if not tiff.series or not tiff.series[0].shape:
+            raise ImageReadError(f"slide {path} holds no image")
         series = tiff.series[0]
         level = series.levels[0]
         axes = level.axes
@@ -172,7 +174,10 @@ def _open_zarr(path: Path) -> Slide:
     first = multiscales[0]
     array = group[first["datasets"][0]["path"]]
     names = first.get("axes") or ["t", "c", "z", "y", "x"][-len(array.shape):]
-    axes = "".join(str(a["name"] if isinstance(a, dict) else a)[0].upper() for a in names)
+    axes = "".join(str(a["name"] if isinstance(a, dict) else a)[:1].upper() for a in names)
+    if len(axes) != len(array.shape):
+        raise ImageReadError(f"slide {path} declares {len(axes)} axes ({', '.join(map(str, names))}) for an array of "
+                             f"{len(array.shape)} dimensions {tuple(array.shape)}", "fix its multiscales axes")
     _check_axes(axes, array.shape, path)
     _chunk_check(array, path)
     return Slide(path, array, axes, _scale(np.dtype(array.dtype), path))
