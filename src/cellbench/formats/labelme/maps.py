@@ -38,8 +38,11 @@ def _object_keys(shapes: list[Shape], footprints: list[Footprint], rank: dict[st
         return [(s.class_name, s.group_id) if s.group_id is not None else ("shape", s.index) for s in shapes]
     keys: list[tuple] = [("group", s.group_id) if s.group_id is not None else ("shape", s.index) for s in shapes]
     index = _WindowIndex(footprints)
+    lowest = min((rank[s.class_name] for s in shapes), default=0)  # shapes of this rank have no container
     for i, shape in enumerate(shapes):
-        centre = footprints[i].centre() if shape.group_id is None else None
+        if shape.group_id is not None or rank[shape.class_name] == lowest:
+            continue
+        centre = footprints[i].centre()
         if centre is None:
             continue
         containers = [j for j in index.around(*centre)
