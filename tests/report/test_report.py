@@ -200,3 +200,46 @@ def test_errors_are_painted_by_kind_and_the_worst_images_come_first():
     metrics = pd.DataFrame({"arch": "Unet", "sample_id": list("aabbcc"), "class": ["x", "y"] * 3, "is_region": False,
                             "dice": [0.9, 0.7, 0.2, 0.4, 0.6, np.nan]})
     assert worst_images(metrics, "Unet", 2) == [("b", pytest.approx(0.3)), ("c", pytest.approx(0.6))]
+
+
+def test_markup_in_names_is_text_on_every_page(demo_data, tmp_path):
+    """Names reach the pages from files and models (an encoder, a sample id): parsed as HTML, the
+    pages hold no element or handler of theirs, only cellbench's own sorting script."""
+    from html.parser import HTMLParser
+    hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    manifest = pd.read_parquet(demo_data / "manifest.parquet")
+    samples = manifest["sample_id"].tolist()[:4]
+    splits = pd.DataFrame({"sample_id": samples, "fold": [0, 0, 1, 1]})
+    rows, prediction_dirs = [], {}
+    for fold in (0, 1):
+        folder = tmp_path / str(fold)
+        folder.mkdir()
+        prediction_dirs[("Unet", fold)] = folder
+        for sample in splits.loc[splits["fold"] == fold, "sample_id"]:
+            write_png(np.asarray(Image.open(demo_data / "masks" / f"{sample}.png")), folder / f"{sample}.png")
+            for name in ("cytoplasm", "nucleus"):
+                rows.append({"dataset": hostile, "arch": "Unet", "encoder": hostile, "selection": "last", "fold": fold,
+                             "sample_id": sample, "class": name, "is_region": False, "tp": 1, "fp": 0, "fn": 0,
+                             "dice": 0.7, "iou": 0.5})
+    metrics = pd.DataFrame(rows)
+    histories = pd.DataFrame([{"arch": "Unet", "fold": k, "epoch": 1, "train_loss": 1.0, "selection": "last",
+                               "selection_dice_fg": np.nan, "monitor_dice_fg": 0.5, "selected": True} for k in (0, 1)])
+    make_report(summarise(metrics), metrics, histories, demo_data, prediction_dirs, splits, tmp_path / "report", 2)
+
+    class Elements(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.handlers, self.sources = [], [], []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            self.handlers += [name for name, _ in attrs if name.startswith("on")]
+            self.sources += [value for name, value in attrs if tag == "img" and name == "src"]
+
+    for page in ("index.html", "model_comparison.html"):
+        text = (tmp_path / "report" / page).read_text()
+        parsed = Elements()
+        parsed.feed(text)
+        assert parsed.handlers == [] and all(src.startswith("data:image/png;base64,") for src in parsed.sources)
+        assert parsed.tags.count("script") == (1 if page == "index.html" else 0)  # cellbench's table sorting
+        assert "&lt;script&gt;" in text or "&lt;img" in text  # the name is there, as text
