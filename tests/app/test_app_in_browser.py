@@ -86,7 +86,7 @@ def test_drop_images_get_cells_and_a_labelme_file(app, demo_raw, tmp_path):
         assert problems == [] and annotation.shape_hw == (128, 128) and json.loads(document)["shapes"]
         page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
         assert page.problems == []
-    work = Path(re.search(r"file=(/.*?cellbench-app-[^/]+)", links["demo_00.json"]).group(1))
+    work = Path(re.search(r"file=(/.*?cellbench-app\.[^/]+)", links["demo_00.json"]).group(1))
     assert work.is_dir()
     process.send_signal(signal.SIGTERM)
     process.wait(30)

@@ -49,7 +49,7 @@ wildcard_constraints:
     arch="|".join(re.escape(arch) for arch in ARCHS),
     fold=r"\d+",
     fraction="|".join(re.escape(f) for f in BUDGETS) or "(?!)",
-    name=r"(?!\.\.?$)[^/\\<>{}]+",
+    name=r"(?!\.\.?$)[^/\\<>\x7b\x7d]+",  # no separator, ., .., markup or braces (\x7b \x7d)
 
 
 def settings(*sections, **extra):
