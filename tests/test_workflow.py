@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import yaml
 from helpers import REPO
 from PIL import Image
 
+from cellbench.cli import build_parser
 from cellbench.dataset import demo
 from cellbench.formats import labelme
 
@@ -199,6 +201,30 @@ def test_results_path_with_shell_characters_runs_and_writes_only_there(tmp_path)
     assert after == sorted({*before, HOSTILE_RESULTS.split("/")[0]})
     assert not list(tmp_path.rglob("PWNED*")) and not list(Path.cwd().glob("PWNED*"))
     assert not list(REPO.glob("PWNED*"))
+
+
+def test_every_planned_command_is_one_cellbench_accepts(tmp_path):
+    """Each rule's shell command, as Snakemake formats it (an optional input left empty included:
+    a fixed architecture has no CV summary), parses with cellbench's own command line."""
+    demo.generate(tmp_path / "annotations", n_images=6, size=64, seed=5)
+    write_config(tmp_path, epochs=1, infer={"images": str(tmp_path / "annotations"), "architectures": ["FPN"]})
+    targets = ["all", "results/tiny/infer/new", "results/tiny/export/Unet/onnx", "results/tiny/export/best/bioimageio",
+               "results/tiny/labelme/Unet"]
+    dry = snakemake(tmp_path, "-n", "-p", *targets)
+    parser = build_parser()
+    commands = {}
+    for line in dry.splitlines():
+        if "-m cellbench " not in line:
+            continue
+        tokens = shlex.split(line)
+        arguments = tokens[tokens.index("cellbench") + 1:tokens.index(">")]
+        try:
+            parser.parse_args(arguments)
+        except SystemExit:
+            pytest.fail(f"cellbench refuses the planned command: {line}")
+        commands[arguments[0]] = arguments
+    assert {"ingest", "split", "train", "predict", "evaluate", "report", "infer", "export"} <= set(commands)
+    assert "--summary=" in commands["infer"]  # FPN chosen by name: no summary, an empty value
 
 
 @pytest.mark.parametrize("key, value, message", [

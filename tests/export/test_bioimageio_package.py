@@ -2,6 +2,8 @@
 reproduced by bioimageio.core (test_model, and its prediction pipeline) with both weights formats,
 its expected output cellbench's own prediction, and all of it without the network."""
 
+from pathlib import Path
+
 import httpx
 import numpy as np
 import pytest
@@ -22,10 +24,12 @@ def offline(monkeypatch):
     monkeypatch.setattr(httpx.Client, "send", refuse)
 
 
-def test_package_validates_offline_and_reproduces_its_test_tensors(unet_folds, parity_images, tmp_path, offline):
+def test_package_validates_offline_and_reproduces_its_test_tensors(unet_folds, parity_images, tmp_path, offline,
+                                                                   monkeypatch):
     from bioimageio.spec import InvalidDescr, load_description
     from bioimageio.spec.model.v0_5 import ParameterizedSize
-    out = tmp_path / "bioimageio"
+    monkeypatch.chdir(tmp_path)
+    out = Path("results", "bioimageio")  # relative, as the workflow gives it
     record = export(unet_folds, "bioimageio", out, parity_images, parity_side=128, authors=("A. Tester",),
                     license="MIT")
     assert {"rdf.yaml", "ensemble.onnx", "ensemble.pt", "test_input.npy", "test_output.npy", "cover.png", "README.md",

@@ -28,5 +28,5 @@ rule export:
         images=lambda wildcards, input: os.path.join(input.data, "images"),
     shell:
         "python -m cellbench export --settings {params.settings:q} --arch {wildcards.arch:q} "
-        "--format {wildcards.format:q} --checkpoints {input.checkpoints:q} --summary {params.summary:q} "
+        "--format {wildcards.format:q} --checkpoints {input.checkpoints:q} --summary={params.summary:q} "
         "--images {params.images:q} --out {output:q} > {log:q} 2>&1"

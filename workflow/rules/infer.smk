@@ -27,5 +27,5 @@ rule infer:
         summary=lambda wildcards, input: input.get("summary", ""),
     shell:
         "python -m cellbench infer --settings {params.settings:q} --images {input.images:q} "
-        "--checkpoints {input.checkpoints:q} --summary {params.summary:q} --data {input.data:q} --out {output:q} "
+        "--checkpoints {input.checkpoints:q} --summary={params.summary:q} --data {input.data:q} --out {output:q} "
         "> {log:q} 2>&1"
