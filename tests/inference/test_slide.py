@@ -99,6 +99,23 @@ def test_regions_read_from_every_kind_of_slide_equal_the_image(mosaic, tmp_path)
     assert is_slide(tmp_path / "plain.tif", None, every_tiff=True)
 
 
+def test_absent_tiles_are_read_as_black_with_a_warning_naming_the_slide(mosaic, tmp_path, caplog):
+    tifffile.imwrite(tmp_path / "whole.tif", mosaic, tile=(256, 256), photometric="rgb")
+    with open_slide(tmp_path / "whole.tif"):
+        pass
+    assert not caplog.records  # every tile stored: nothing to say
+    tifffile.imwrite(tmp_path / "sparse.tif", mosaic, tile=(256, 256), photometric="rgb")
+    with tifffile.TiffFile(tmp_path / "sparse.tif", mode="r+b") as tiff:  # a writer that skipped tile 1
+        counts = tiff.pages[0].tags["TileByteCounts"]
+        counts.overwrite([0 if i == 1 else n for i, n in enumerate(counts.value)])
+    with open_slide(tmp_path / "sparse.tif") as slide:
+        assert not slide.read(0, 256, 256, 512).any() and np.array_equal(slide.read(0, 256, 0, 256),
+                                                                          mosaic[:256, :256])
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and str(tmp_path / "sparse.tif") in record.getMessage()
+    assert f"1 of {len(counts.value)} stored tiles" in record.getMessage()
+
+
 def test_unreadable_slides_are_named(mosaic, tmp_path):
     (tmp_path / "bare.zarr").mkdir()
     zarr.open_group(str(tmp_path / "bare.zarr"), mode="w", zarr_format=2)

@@ -9,6 +9,7 @@ in-memory path and its PNG outputs.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from cellbench.inference.inputs import is_zarr
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 MAX_CHUNK_BYTES = 1 << 30  # one stored tile or chunk larger than this is refused (a bomb, or a strip TIFF)
+log = logging.getLogger(__name__)
 MAX_SLIDE_PIXELS = 10**11  # 316,000 pixels square: 6 times a 40x whole-slide scan; beyond it, a bomb
 
 
@@ -151,6 +153,7 @@ def _open_tiff(path: Path) -> Slide:
         axes = level.axes
         _check_axes(axes, level.shape, path)
         scale = _scale(np.dtype(level.dtype), path)
+        _warn_absent_tiles(level, path)
         if level.dataoffset is not None and not series.is_pyramidal and level.keyframe.compression == 1:
             # uncompressed and contiguous: mapped, the OS pages in only what a region touches
             array = tifffile.memmap(path, series=0, level=0, mode="r")
@@ -161,6 +164,16 @@ def _open_tiff(path: Path) -> Slide:
     except BaseException:
         tiff.close()
         raise
+
+
+def _warn_absent_tiles(level, path: Path) -> None:
+    """A tile or strip stored with no bytes is read as value 0 (black in brightfield, where it would
+    look like dense nuclei): say so, naming the slide, rather than segment it silently."""
+    counts = [count for page in level.pages if page is not None for count in page.databytecounts]
+    absent = sum(count == 0 for count in counts)
+    if absent:
+        log.warning("slide %s: %d of %d stored tiles or strips are absent and read as 0 (black); objects found "
+                    "there are not in the scan", path, absent, len(counts))
 
 
 def _open_zarr(path: Path) -> Slide:
