@@ -103,9 +103,7 @@ def quiet():
 
 
 def describe(folder: Path, package: Package, onnx: bool):
-    """The bioimageio.spec model description of the files in ``folder`` (made absolute: the spec
-    resolves a relative source against its root once more)."""
-    folder = Path(folder).resolve()
+    """The bioimageio.spec model description of the files in ``folder`` (an absolute path)."""
     from bioimageio.spec import ValidationContext
     from bioimageio.spec.model.v0_5 import Author as ZooAuthor
     from bioimageio.spec.model.v0_5 import (
@@ -172,7 +170,7 @@ def write(folder: Path, package: Package, crop: Crop, expected: np.ndarray, onnx
     """Write the package into ``folder`` (which holds the weights already): test tensors (``crop``
     and cellbench's ``expected`` probabilities of it), cover, documentation and rdf.yaml; then
     validate it and run bioimageio.core's test_model. RuntimeError when either fails."""
-    folder = Path(folder).resolve()
+    folder = Path(folder).resolve()  # the spec resolves a relative source against its root once more
     np.save(folder / TEST_INPUT, crop.batch)
     np.save(folder / TEST_OUTPUT, expected[None].astype(np.float32))
     write_png(cover(crop, expected), folder / COVER)

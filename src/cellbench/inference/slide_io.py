@@ -18,9 +18,9 @@ import numpy as np
 from cellbench.images import ImageReadError
 from cellbench.inference.inputs import is_zarr
 
+log = logging.getLogger(__name__)
 TIFF_SUFFIXES = (".tif", ".tiff")
 MAX_CHUNK_BYTES = 1 << 30  # one stored tile or chunk larger than this is refused (a bomb, or a strip TIFF)
-log = logging.getLogger(__name__)
 MAX_SLIDE_PIXELS = 10**11  # 316,000 pixels square: 6 times a 40x whole-slide scan; beyond it, a bomb
 
 
